@@ -7,3 +7,4 @@
 //! re-matches them when advisories change.
 
 pub mod model;
+pub mod purl;
