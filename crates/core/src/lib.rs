@@ -5,6 +5,7 @@
 //! and sealing (envelope encryption of secret material under a root key). It has no I/O beyond
 //! reading the configuration file and the root key file.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod event;

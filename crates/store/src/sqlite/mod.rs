@@ -1,0 +1,68 @@
+//! The embedded SQLite store: one database file in the data directory, in WAL mode.
+//!
+//! One connection behind a mutex serialises writers, which SQLite would do anyway; statements
+//! are short. Schema changes are numbered migrations applied in order at open, each inside its
+//! own transaction, and recorded in `schema_migrations`.
+
+mod audit;
+mod meta;
+mod migrations;
+
+use crate::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// The SQLite implementation of every storage trait.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("`{}`: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn =
+            Connection::open_in_memory().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Self::init(conn)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(query)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(query)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(query)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(query)?;
+        migrations::apply(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection, for this module's implementations.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: SQLite rolls back an
+        // unfinished transaction on the next statement, so a poisoned lock is safe to take.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Maps a SQLite error to a store error; unique-constraint violations become conflicts.
+pub(crate) fn query(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Conflict(msg.clone().unwrap_or_else(|| "row".into()));
+        }
+    }
+    StoreError::Query(e.to_string())
+}
