@@ -16,10 +16,12 @@ pub struct StoredAuditRecord {
 
 /// Append-only storage for audit records.
 pub trait AuditRepo {
-    /// Appends one record after the current last one, atomically: `build` receives the next
-    /// sequence number and the body of the last record (if any) and returns the new body.
+    /// Appends `count` records after the current last one, in one transaction: `build` is
+    /// called once per record with its sequence number and the body of the record before it
+    /// (if any), and returns the new body. Returns the last sequence number written.
     fn audit_append(
         &self,
+        count: usize,
         build: &mut dyn FnMut(i64, Option<&str>) -> String,
     ) -> Result<i64, StoreError>;
 

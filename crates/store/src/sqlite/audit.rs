@@ -5,6 +5,7 @@ use rusqlite::OptionalExtension;
 impl AuditRepo for SqliteStore {
     fn audit_append(
         &self,
+        count: usize,
         build: &mut dyn FnMut(i64, Option<&str>) -> String,
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn();
@@ -21,15 +22,23 @@ impl AuditRepo for SqliteStore {
             )
             .optional()
             .map_err(query)?;
-        let next = last.as_ref().map_or(1, |(s, _)| s + 1);
-        let body = build(next, last.as_ref().map(|(_, b)| b.as_str()));
-        tx.execute(
-            "INSERT INTO audit_log (seq, body) VALUES (?1, ?2)",
-            rusqlite::params![next, body],
-        )
-        .map_err(query)?;
+        let mut seq = last.as_ref().map_or(0, |(s, _)| *s);
+        let mut prev = last.map(|(_, b)| b);
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO audit_log (seq, body) VALUES (?1, ?2)")
+                .map_err(query)?;
+            for _ in 0..count {
+                seq += 1;
+                let body = build(seq, prev.as_deref());
+                insert
+                    .execute(rusqlite::params![seq, body])
+                    .map_err(query)?;
+                prev = Some(body);
+            }
+        }
         tx.commit().map_err(query)?;
-        Ok(next)
+        Ok(seq)
     }
 
     fn audit_records(
@@ -62,13 +71,15 @@ mod tests {
     #[test]
     fn audit_records_chain_in_order() {
         let s = SqliteStore::open_in_memory().unwrap();
-        for i in 0..3 {
-            s.audit_append(&mut |seq, prev| format!("{seq}:{i}:{}", prev.unwrap_or("-")))
-                .unwrap();
+        for i in 0..2 {
+            s.audit_append(i + 1, &mut |seq, prev| {
+                format!("{seq}:{}", prev.unwrap_or("-"))
+            })
+            .unwrap();
         }
         let recs = s.audit_records(0, 10).unwrap();
         assert_eq!(recs.len(), 3);
-        assert_eq!(recs[2].body, "3:2:2:1:1:0:-");
+        assert_eq!(recs[2].body, "3:2:1:-");
     }
 
     #[test]
