@@ -7,4 +7,5 @@
 //! re-matches them when advisories change.
 
 pub mod model;
+pub mod version;
 pub mod purl;
