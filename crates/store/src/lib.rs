@@ -9,10 +9,12 @@
 //! blocking thread.
 
 pub mod audit;
+pub mod identity;
 pub mod meta;
 pub mod sqlite;
 
 pub use audit::{AuditRepo, StoredAuditRecord};
+pub use identity::IdentityRepo;
 pub use meta::MetaRepo;
 
 /// Why a storage operation failed.
@@ -39,6 +41,6 @@ pub enum StoreError {
 }
 
 /// Everything the control plane stores.
-pub trait Store: MetaRepo + AuditRepo + Send + Sync + 'static {}
+pub trait Store: MetaRepo + AuditRepo + IdentityRepo + Send + Sync + 'static {}
 
-impl<T: MetaRepo + AuditRepo + Send + Sync + 'static> Store for T {}
+impl<T: MetaRepo + AuditRepo + IdentityRepo + Send + Sync + 'static> Store for T {}

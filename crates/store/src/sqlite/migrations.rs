@@ -9,11 +9,14 @@ use crate::StoreError;
 use rusqlite::Connection;
 
 /// (version, name, SQL), in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "meta and audit",
-    include_str!("migrations/0001_meta_audit.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "meta and audit",
+        include_str!("migrations/0001_meta_audit.sql"),
+    ),
+    (2, "identity", include_str!("migrations/0002_identity.sql")),
+];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch(

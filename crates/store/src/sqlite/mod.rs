@@ -5,6 +5,7 @@
 //! own transaction, and recorded in `schema_migrations`.
 
 mod audit;
+mod identity;
 mod meta;
 mod migrations;
 
