@@ -7,5 +7,6 @@
 //! re-matches them when advisories change.
 
 pub mod model;
+pub mod cvss;
 pub mod version;
 pub mod purl;
