@@ -1,0 +1,180 @@
+//! The command line, as clap types. Parsing only: [`crate::cmd`] validates and acts.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Seawall: zero-trust access for microservices on a network assumed compromised.
+///
+/// One binary: `seawall up` runs the control plane and the identity-aware gateway together with
+/// an embedded store; `seawall server` and `seawall proxy` run them apart. The other commands
+/// administer users, sign in, check policies and audit logs, and build and scan SBOMs.
+#[derive(Debug, Parser)]
+#[command(name = "seawall", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML); every key is optional. `SEAWALL_<SECTION>__<KEY>` variables
+    /// override it.
+    #[arg(long, global = true, env = "SEAWALL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default `./.seawall`, or `data_dir` in the config).
+    #[arg(long, global = true, env = "SEAWALL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: `human` or `json`.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["human", "json"])]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. `info` or `seawall_gateway=debug` (`SEAWALL_LOG` overrides it).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process: control plane, gateway, embedded store.
+    ///
+    /// With no configuration it creates the data directory, its root key, a self-signed TLS
+    /// certificate and default policies, then serves the API on https://127.0.0.1:8443 and the
+    /// gateway on https://127.0.0.1:8000.
+    Up(UpArgs),
+    /// Run the control plane alone (API, identity provider, audit log).
+    Server,
+    /// Run the gateway alone; it fetches keys, revocations and policies from `gateway.server_url`.
+    Proxy,
+    /// Manage users and groups in the local data directory.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Sign in to a control plane from the terminal (password, then TOTP).
+    Login(LoginArgs),
+    /// Print a fresh access token for scripts, refreshing the saved sign-in when needed.
+    ///
+    /// Example: curl -H "Authorization: Bearer $(seawall token)" https://app.example/
+    Token(TokenArgs),
+    /// Work with Cedar policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Check or export the tamper-evident audit log.
+    #[command(subcommand, name = "audit-log")]
+    AuditLog(AuditLogCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Also start a demo upstream (an echo service showing the identity headers it receives)
+    /// behind the route `demo`.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is prompted for, or read from stdin.
+    Add {
+        name: String,
+        /// Add the user to this group (repeatable); `admins` may administer Seawall.
+        #[arg(long = "group", short = 'g')]
+        groups: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users with their groups and state.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: sign-in is refused and every token is revoked within a second.
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Set a user's password.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user's second factors so they must enroll again at the next sign-in.
+    ResetMfa { name: String },
+    /// Add a user to a group, or remove them from it.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// List sign-in lockouts, or clear one.
+    Lockouts {
+        /// Clear the lockout of this user name or address.
+        #[arg(long, value_name = "SUBJECT")]
+        clear: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Add USER to GROUP.
+    Add { user: String, group: String },
+    /// Remove USER from GROUP.
+    Remove { user: String, group: String },
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Control-plane URL.
+    #[arg(long, env = "SEAWALL_SERVER", default_value = "https://127.0.0.1:8443")]
+    pub server: String,
+    /// Trust this PEM certificate for the server (default: the data directory's own).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// User name (prompted for when absent).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The TOTP code (prompted for when absent).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Print the whole token response as JSON rather than the bare access token.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate policy files against Seawall's schema; errors name file, line and column.
+    Check {
+        /// Files or directories of `*.cedar` files (default: the data directory's policies).
+        paths: Vec<PathBuf>,
+    },
+    /// Print the Cedar schema policies are checked against.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditLogCommand {
+    /// Check the hash chain; names the first record edited, removed, inserted or reordered.
+    ///
+    /// Exit code 0 when the chain is intact, 1 when it is broken.
+    Verify {
+        /// Check an export (JSON lines) instead of the data directory's store.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Write the log as JSON lines, for a SIEM.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
+}

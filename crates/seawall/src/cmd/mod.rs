@@ -1,0 +1,62 @@
+//! One module per subcommand, and the mapping from outcomes to exit codes.
+
+mod audit_log;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use anyhow::Context;
+use seawall_core::config::Config;
+use std::process::ExitCode;
+
+/// An outcome that is not an error but must exit 1: a denial, a finding, a broken chain.
+#[derive(Debug)]
+pub struct Denied(pub String);
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::AuditLog(c) => audit_log::run(&cli.global, c),
+        _ => anyhow::bail!("this command is not available in this build yet"),
+    }
+}
+
+/// The exit code for an error: 1 for a denial, 2 for everything else (bad usage, unreadable
+/// input, a service that cannot start).
+pub fn exit_code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Denied>().is_some() {
+        1
+    } else {
+        2
+    }
+}
+
+/// Loads the configuration, applying `--data-dir` over the file and environment.
+pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(global.config.as_deref()).map_err(anyhow::Error::new)?;
+    if let Some(d) = &global.data_dir {
+        config.data_dir = Some(d.clone());
+    }
+    if let Some(f) = &global.log_format {
+        config.log.format = f.clone();
+    }
+    Ok(config)
+}
+
+/// Opens the local store for commands that only read non-secret data.
+pub fn open_store(config: &Config) -> anyhow::Result<seawall_store::sqlite::SqliteStore> {
+    let path = config.data_dir().join("seawall.db");
+    anyhow::ensure!(
+        path.exists(),
+        "data directory `{}` has no store; run `seawall up` first or pass --data-dir",
+        config.data_dir().display()
+    );
+    seawall_store::sqlite::SqliteStore::open(&path)
+        .with_context(|| format!("cannot open `{}`", path.display()))
+}

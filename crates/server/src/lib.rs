@@ -1,0 +1,12 @@
+//! The control plane: everything `seawall server` runs, and the shared start-up that
+//! `seawall up` and the local admin commands use.
+//!
+//! - [`bootstrap`] opens a data directory: the root key, the store, the data key, the audit log.
+//! - [`tls`] loads or generates the listener certificate.
+//! - [`serve`] runs an axum router over TLS (or plain HTTP) with the peer address attached.
+
+pub mod bootstrap;
+pub mod serve;
+pub mod tls;
+
+pub use bootstrap::{Bootstrap, BootstrapError, State};

@@ -1,0 +1,133 @@
+//! The listener certificate: configured PEM files, or a self-signed certificate generated once
+//! in the data directory for local use.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` holds no {what}")]
+    Empty { path: PathBuf, what: &'static str },
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate a certificate: {0}")]
+    Generate(String),
+    #[error("the certificate and key do not form a usable TLS configuration: {0}")]
+    Config(String),
+}
+
+/// PEM paths of a certificate chain and its key.
+#[derive(Debug, Clone)]
+pub struct CertPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The configured pair, or the self-signed pair in `data_dir/tls/`, generated when absent.
+pub fn cert_paths(configured: Option<CertPaths>, data_dir: &Path) -> Result<CertPaths, TlsError> {
+    if let Some(p) = configured {
+        return Ok(p);
+    }
+    let dir = data_dir.join("tls");
+    let paths = CertPaths {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    if paths.cert.exists() && paths.key.exists() {
+        return Ok(paths);
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let cert =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    write_private(&paths.key, cert.key_pair.serialize_pem().as_bytes())?;
+    std::fs::write(&paths.cert, cert.cert.pem()).map_err(|source| TlsError::Write {
+        path: paths.cert.clone(),
+        source,
+    })?;
+    Ok(paths)
+}
+
+/// A rustls server configuration for `paths`, offering HTTP/2 and HTTP/1.1.
+pub fn server_config(paths: &CertPaths) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let certs = load_certs(&paths.cert)?;
+    let key = load_key(&paths.key)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TlsError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Reads every certificate in a PEM file.
+pub fn load_certs(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            path: path.to_owned(),
+            what: "PEM certificate",
+        });
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .ok()
+        .flatten()
+        .ok_or_else(|| TlsError::Empty {
+            path: path.to_owned(),
+            what: "PEM private key",
+        })
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+    use std::io::Write;
+    let err = |source| TlsError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(err)
+}
