@@ -47,18 +47,16 @@ pub(crate) fn compile(sources: &[(String, String)]) -> (Option<Compiled>, Vec<Di
         }
     }
     check_unique_ids(&files, &mut diagnostics);
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return (None, diagnostics);
-    }
 
+    // Files that parsed are validated even when others did not, so that one run reports
+    // everything; the set is still refused on any error.
     let mut policies = PolicySet::new();
     for policy in files.iter().flat_map(|f| f.policies.iter()) {
-        // Ids are unique (checked above), so adding cannot fail; report it if it ever does.
-        if let Err(e) = policies.add(policy.clone()) {
-            diagnostics.push(Diagnostic::whole_file("<policy set>", e.to_string()));
-        }
+        // A duplicate id was reported above; its second policy is left out of validation.
+        let _ = policies.add(policy.clone());
     }
     validate(&policies, &files, &mut diagnostics);
+    sort_by_place(sources, &mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return (None, diagnostics);
     }
@@ -235,14 +233,79 @@ fn validate(policies: &PolicySet, files: &[ParsedFile<'_>], diagnostics: &mut Ve
             .copied()
             .unwrap_or(("<policy set>", ""))
     };
+    let mut found = Vec::new();
     for error in result.validation_errors() {
         let (name, text) = place(error.policy_id());
-        diagnostics.push(from_miette(name, text, error, Severity::Error));
+        found.push(from_miette(name, text, error, Severity::Error));
     }
     for warning in result.validation_warnings() {
         let (name, text) = place(warning.policy_id());
-        diagnostics.push(from_miette(name, text, warning, Severity::Warning));
+        found.push(from_miette(name, text, warning, Severity::Warning));
     }
+    diagnostics.extend(merge_per_action(found));
+}
+
+/// Sorts `diagnostics` by file (in the order given), line and column.
+fn sort_by_place(sources: &[(String, String)], diagnostics: &mut [Diagnostic]) {
+    let file_index = |name: &str| {
+        sources
+            .iter()
+            .position(|(n, _)| n == name)
+            .unwrap_or(usize::MAX)
+    };
+    diagnostics.sort_by_key(|d| (file_index(&d.file), d.line, d.column));
+}
+
+/// Merges the copies of one problem that Cedar reports once per action.
+///
+/// The validator type-checks a policy once for each action it may apply to, so a typo in a
+/// policy about every method is reported nine times, differing only in `for Action::"GET"`.
+/// Copies at the same place are merged into one diagnostic without the action.
+fn merge_per_action(found: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut merged: Vec<(Diagnostic, String, usize)> = Vec::new();
+    for diagnostic in found {
+        let general = without_action(&diagnostic.message);
+        let same = merged.iter_mut().find(|(d, g, _)| {
+            (&d.file, d.line, d.column, d.severity)
+                == (
+                    &diagnostic.file,
+                    diagnostic.line,
+                    diagnostic.column,
+                    diagnostic.severity,
+                )
+                && *g == general
+        });
+        match same {
+            Some((_, _, copies)) => *copies += 1,
+            None => merged.push((diagnostic, general, 1)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(mut d, general, copies)| {
+            if copies > 1 {
+                d.message = general;
+            }
+            d
+        })
+        .collect()
+}
+
+/// `message` without its ` for Action::"..."` phrases.
+fn without_action(message: &str) -> String {
+    const PHRASE: &str = " for Action::\"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(PHRASE) {
+        out.push_str(rest.get(..start).unwrap_or_default());
+        let after = rest.get(start + PHRASE.len()..).unwrap_or_default();
+        rest = match after.find('"') {
+            Some(end) => after.get(end + 1..).unwrap_or_default(),
+            None => after,
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A Cedar error (which carries byte spans as miette labels) as a [`Diagnostic`].
@@ -280,4 +343,19 @@ fn valid_reason(reason: &str) -> bool {
         && reason
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_phrases_are_removed_from_messages() {
+        assert_eq!(
+            without_action("attribute `x` in context for Action::\"GET\" not found"),
+            "attribute `x` in context not found"
+        );
+        assert_eq!(without_action("no action here"), "no action here");
+        assert_eq!(without_action("broken for Action::\"GET"), "brokenGET");
+    }
 }
