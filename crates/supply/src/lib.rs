@@ -10,3 +10,6 @@ pub mod model;
 pub mod cvss;
 pub mod version;
 pub mod purl;
+pub mod readers;
+pub mod sbom;
+pub mod cli;

@@ -228,12 +228,14 @@ impl fmt::Display for Purl {
             }
         }
         write!(f, "{}", encode(&self.name))?;
+        // Versions and qualifier values keep `/` as is, as the spec's test suite and the
+        // reference implementations do (`repository_url=repo.spring.io/release`).
         if let Some(v) = &self.version {
-            write!(f, "@{}", encode(v))?;
+            write!(f, "@{}", encode_keep_slash(v))?;
         }
         let mut sep = '?';
         for (k, v) in &self.qualifiers {
-            write!(f, "{sep}{k}={}", encode(v))?;
+            write!(f, "{sep}{k}={}", encode_keep_slash(v))?;
             sep = '&';
         }
         if let Some(s) = &self.subpath {
@@ -336,6 +338,10 @@ pub fn encode(s: &str) -> String {
     out
 }
 
+fn encode_keep_slash(s: &str) -> String {
+    s.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Decodes `%XX` escapes; `None` if an escape is malformed or the result is not UTF-8.
@@ -395,7 +401,7 @@ mod tests {
         assert_eq!(
             text,
             "pkg:golang/github.com/gorilla/mux@v1.8.0%2Bincompatible\
-             ?vcs_url=git%2Bhttps://github.com%2Fgorilla%2Fmux.git%40abc#sub/dir"
+             ?vcs_url=git%2Bhttps://github.com/gorilla/mux.git%40abc#sub/dir"
         );
         assert_eq!(Purl::parse(&text).unwrap(), p);
     }
