@@ -8,6 +8,8 @@ access log, so a test can tell whether a request ever reached it. TOTP codes com
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -89,6 +91,9 @@ class Upstream:
                 pass
 
             def _answer(self) -> None:
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    self._websocket()
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path == "/__access_log":
@@ -116,6 +121,46 @@ class Upstream:
                 else:
                     self._send(200, json.dumps({"upstream": "ok", **seen}).encode(),
                                "application/json")
+
+            def _websocket(self) -> None:
+                """RFC 6455 handshake, then echoes text frames until the client closes."""
+                with upstream._lock:
+                    upstream.log.append({"method": "WEBSOCKET", "path": self.path,
+                                         "headers": [[k, v] for k, v in self.headers.items()],
+                                         "body": ""})
+                key = self.headers.get("Sec-WebSocket-Key", "")
+                accept = base64.b64encode(hashlib.sha1(
+                    (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+                self.send_response(101)
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept", accept)
+                self.end_headers()
+                self.wfile.flush()
+                while True:
+                    head = self.rfile.read(2)
+                    if len(head) < 2:
+                        return
+                    opcode, length = head[0] & 0x0F, head[1] & 0x7F
+                    if length == 126:
+                        length = int.from_bytes(self.rfile.read(2), "big")
+                    elif length == 127:
+                        length = int.from_bytes(self.rfile.read(8), "big")
+                    mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+                    data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(length)))
+                    if opcode == 0x8:  # close: answer it and stop
+                        self.wfile.write(b"\x88\x00")
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
+                    if opcode in (0x1, 0x2):
+                        reply = b"echo: " + data
+                        if len(reply) < 126:
+                            frame = bytes([0x80 | opcode, len(reply)])
+                        else:
+                            frame = bytes([0x80 | opcode, 126]) + len(reply).to_bytes(2, "big")
+                        self.wfile.write(frame + reply)
+                        self.wfile.flush()
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
                 self.send_response(status)

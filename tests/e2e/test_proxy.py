@@ -10,6 +10,8 @@ import subprocess
 import time
 
 import jwt
+import pytest
+import websocket
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -288,4 +290,37 @@ def test_unknown_routes_get_404(gw: Seawall, upstream: Upstream, alice_token: st
     for path in (f"/{marker}", f"/application/{marker}", f"/apple/{marker}", "/"):
         r = gw.curl(path, token=alice_token)
         assert r.status == 404, (path, r.status, r.body)
+    assert not upstream.saw(marker)
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket
+
+
+def test_a_websocket_upgrade_is_proxied_for_an_allowed_user(
+        gw: Seawall, upstream: Upstream, alice_token: str, marker: str) -> None:
+    ws = websocket.create_connection(
+        f"wss://127.0.0.1:{gw.gateway_port}/app/{marker}/ws",
+        header=[f"Authorization: Bearer {alice_token}"],
+        sslopt={"ca_certs": str(gw.cert)}, timeout=15)
+    try:
+        ws.send("hello through seawall")
+        assert ws.recv() == "echo: hello through seawall"
+    finally:
+        ws.close()
+    seen = upstream.requests_with(marker)
+    assert [s["method"] for s in seen] == ["WEBSOCKET"]
+    assert header_values(seen[0], "X-Forwarded-User")
+
+
+def test_a_websocket_upgrade_is_refused_without_a_token_or_by_policy(
+        gw: Seawall, upstream: Upstream, bob_token: str, marker: str) -> None:
+    url = f"wss://127.0.0.1:{gw.gateway_port}/app/{marker}/ws"
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(url, sslopt={"ca_certs": str(gw.cert)}, timeout=15)
+    assert e.value.status_code == 401
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(url, header=[f"Authorization: Bearer {bob_token}"],
+                                    sslopt={"ca_certs": str(gw.cert)}, timeout=15)
+    assert e.value.status_code == 403
     assert not upstream.saw(marker)
