@@ -108,6 +108,7 @@ def test_chromium_signs_in_with_password_and_totp_and_lands_where_it_asked(
     seen = upstream.requests_with(marker)
     assert len(seen) == 1
     assert header_values(seen[0], "X-Forwarded-User")
+    assert "seawall_session" not in ";".join(header_values(seen[0], "Cookie"))
     # The session is a cookie the browser holds; a second page needs no sign-in.
     browser.get(f"{gw.gateway_url}/open/{marker}-again")
     assert browser.current_url.endswith(f"/open/{marker}-again"), shot(browser, gw, "again")

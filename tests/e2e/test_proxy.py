@@ -50,6 +50,9 @@ def test_an_allowed_request_returns_the_upstreams_answer(
     assert answer["upstream"] == "ok"
     assert answer["path"] == f"/app/{marker}?q=1"
     assert upstream.saw(marker)
+    # The gateway's credential is for the gateway: the upstream never gets it to replay.
+    seen = upstream.requests_with(marker)[0]
+    assert all(alice_token not in v for _, v in seen["headers"])
 
 
 def test_http2_through_the_gateway(gw: Seawall, alice_token: str, marker: str) -> None:
