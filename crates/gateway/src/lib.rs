@@ -18,6 +18,7 @@ mod forward_auth;
 mod gateway;
 pub mod metrics;
 mod pages;
+pub mod policy;
 mod proxy;
 pub mod redirect;
 mod respond;
@@ -32,4 +33,5 @@ pub use access::{
 pub use assertion::{AssertionKey, AssertionSigner};
 pub use gateway::{Gateway, GatewayError, GatewayParts, HEADER_READ_TIMEOUT};
 pub use metrics::GatewayMetrics;
+pub use policy::{reload, watch_policy_dir, PolicyAuthorizer};
 pub use respond::Body;
