@@ -5,7 +5,11 @@
 //! - [`tls`] loads or generates the listener certificate.
 //! - [`serve`] runs an axum router over TLS (or plain HTTP) with the peer address attached.
 
+pub mod access;
+pub mod api;
 pub mod bootstrap;
+pub mod metrics;
+pub mod run;
 pub mod serve;
 pub mod tls;
 

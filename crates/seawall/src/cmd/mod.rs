@@ -1,6 +1,8 @@
 //! One module per subcommand, and the mapping from outcomes to exit codes.
 
 mod audit_log;
+mod policy;
+mod up;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use anyhow::Context;
@@ -23,6 +25,9 @@ impl std::error::Error for Denied {}
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::AuditLog(c) => audit_log::run(&cli.global, c),
+        Command::Up(a) => up::up(&cli.global, a),
+        Command::Server => up::server(&cli.global),
+        Command::Policy(c) => policy::run(&cli.global, c),
         _ => anyhow::bail!("this command is not available in this build yet"),
     }
 }

@@ -1,0 +1,433 @@
+//! Running the roles: `seawall up` (everything in one process) and `seawall server`.
+//!
+//! Start-up opens the data directory, starts the identity service, loads the policies (a
+//! policy set with errors stops start-up: there is no last good set yet), then binds every
+//! listener before announcing `seawall: ready`. Background jobs keep signing keys, revocations
+//! and policies current; the first interrupt (Ctrl-C or SIGTERM) stops everything and flushes
+//! the audit log.
+
+use crate::access::{AuditSink, PolicyAuthorizer, VerifierAuth};
+use crate::api::{self, ApiState, PolicySnapshot};
+use crate::bootstrap::{Bootstrap, State};
+use crate::tls::{self, CertPaths};
+use prometheus_client::registry::Registry;
+use seawall_core::config::{Config, RouteConfig};
+use seawall_core::event::{EventSink, SecurityEvent};
+use seawall_core::SystemClock;
+use seawall_gateway::{AssertionKey, Gateway, GatewayMetrics, GatewayParts};
+use seawall_identity::IdentityService;
+use seawall_policy::PolicyEngine;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why a role could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Bootstrap(#[from] crate::BootstrapError),
+    #[error("{0}")]
+    Identity(#[from] seawall_identity::IdentityError),
+    #[error("policies: {0}")]
+    Policy(String),
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("gateway: {0}")]
+    Gateway(String),
+    #[error("{0}")]
+    Access(#[from] crate::access::AccessSetupError),
+    #[error("cannot listen on `{addr}` ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What `seawall up` should run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpOptions {
+    /// Start the demo echo upstream and its route.
+    pub demo: bool,
+    /// Run the gateway (false for `seawall server`).
+    pub gateway: bool,
+}
+
+/// The address of the demo upstream.
+pub const DEMO_UPSTREAM: &str = "127.0.0.1:8081";
+
+/// Runs the control plane, and with `opts.gateway` the gateway too, until interrupted.
+pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
+    if opts.demo {
+        add_demo_route(&mut config);
+    }
+    let state = Bootstrap::open(config, Arc::new(SystemClock))?;
+    let config = state.config.clone();
+    let identity = start_identity(&state)?;
+    let policy_dir = config.policy_dir();
+    install_default_policies(&policy_dir)?;
+    let (engine, files) = load_policies(&policy_dir)?;
+    let policies = Arc::new(arc_swap::ArcSwap::from_pointee(PolicySnapshot::new(
+        1, files, &engine,
+    )));
+    let authorizer = Arc::new(PolicyAuthorizer::new(engine, &config)?);
+    let changed = Arc::new(tokio::sync::Notify::new());
+
+    let cert = tls::cert_paths(configured_cert(&config), &state.data_dir)?;
+    let mut registry = Registry::with_prefix("seawall");
+
+    // Bind everything first, so a port in use fails start-up before anything is announced.
+    let api_listener = bind(config.server.listen, "server.listen").await?;
+    let gateway_listener = match opts.gateway {
+        true => Some(bind(config.gateway.listen, "gateway.listen").await?),
+        false => None,
+    };
+    let admin_listener = match config.server.admin_listen {
+        Some(a) => Some(bind(a, "server.admin_listen").await?),
+        None => None,
+    };
+    if opts.demo {
+        let addr: SocketAddr = DEMO_UPSTREAM
+            .parse()
+            .map_err(|_| RunError::Gateway("demo".into()))?;
+        seawall_gateway::demo::spawn_echo(addr)
+            .await
+            .map_err(|source| RunError::Bind {
+                addr,
+                what: "demo upstream",
+                source,
+            })?;
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api_state = ApiState {
+        identity: identity.clone(),
+        config: config.clone(),
+        policies: policies.clone(),
+        changed: changed.clone(),
+    };
+    let api_tls = tls::server_config(&cert)?;
+    tokio::spawn(crate::serve::serve(
+        api_listener,
+        Some(api_tls),
+        api::router(api_state),
+        stopped(stop_rx.clone()),
+    ));
+
+    if let Some(listener) = gateway_listener {
+        let metrics = GatewayMetrics::register(&mut registry);
+        let gateway = build_gateway(&state, &identity, authorizer.clone(), metrics)?;
+        let gw_tls = match config.gateway.tls {
+            true => Some(
+                seawall_gateway::tls::server_config(
+                    &cert.cert,
+                    &cert.key,
+                    config.device.ca_cert.as_deref(),
+                )
+                .map_err(|e| RunError::Gateway(e.to_string()))?,
+            ),
+            false => None,
+        };
+        tokio::spawn(gateway.serve(listener, gw_tls, stopped(stop_rx.clone())));
+    }
+    if let Some(listener) = admin_listener {
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            registry,
+            stopped(stop_rx.clone()),
+        ));
+    }
+
+    spawn_maintenance(identity.clone(), changed.clone(), stop_rx.clone());
+    spawn_policy_reload(
+        policy_dir.clone(),
+        config.policy.reload_interval_ms,
+        authorizer,
+        policies,
+        changed,
+        stop_rx.clone(),
+    );
+
+    announce(&config, &state.data_dir, &cert, opts);
+    wait_for_interrupt().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = state.audit.flush();
+    Ok(())
+}
+
+fn start_identity(state: &State) -> Result<IdentityService, RunError> {
+    Ok(IdentityService::new(
+        state.store.clone(),
+        state.sealer.clone(),
+        state.audit.clone(),
+        Arc::new(LogEvents),
+        state.clock.clone(),
+        &state.config,
+    )?)
+}
+
+fn build_gateway(
+    state: &State,
+    identity: &IdentityService,
+    authorizer: Arc<PolicyAuthorizer>,
+    metrics: GatewayMetrics,
+) -> Result<Gateway, RunError> {
+    let config = &state.config;
+    let parts = GatewayParts {
+        gateway: config.gateway.clone(),
+        session: config.session.clone(),
+        device: config.device.clone(),
+        routes: config.routes.clone(),
+        public_url: config.gateway_url(),
+        authenticator: Arc::new(VerifierAuth(identity.verifier())),
+        authorizer,
+        sign_in: Arc::new(identity.clone()),
+        decisions: Arc::new(AuditSink(state.audit.clone())),
+        assertion_key: Some(assertion_key(state)?),
+        metrics: Some(metrics),
+        forward_auth_route: None,
+        clock: state.clock.clone(),
+    };
+    Gateway::new(parts).map_err(|e| RunError::Gateway(e.to_string()))
+}
+
+/// The gateway's assertion key, kept sealed in the store so upstreams that cached its JWKS
+/// keep verifying across restarts.
+fn assertion_key(state: &State) -> Result<AssertionKey, RunError> {
+    const META: &str = "gateway.assertion_key";
+    let mut fresh = [0u8; 32];
+    rand_fill(&mut fresh);
+    let sealed = state
+        .store
+        .meta_init(META, &state.sealer.seal(&fresh, META))
+        .map_err(|e| RunError::Gateway(e.to_string()))?;
+    let bytes = state
+        .sealer
+        .open(&sealed, META)
+        .map_err(|e| RunError::Gateway(e.to_string()))?;
+    let key: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| RunError::Gateway("stored assertion key has the wrong length".into()))?;
+    Ok(AssertionKey::from_bytes(&key))
+}
+
+fn rand_fill(buf: &mut [u8]) {
+    use rand::RngCore;
+    rand::rngs::OsRng.fill_bytes(buf);
+}
+
+fn configured_cert(config: &Config) -> Option<CertPaths> {
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(CertPaths {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn add_demo_route(config: &mut Config) {
+    if config.routes.iter().any(|r| r.name == "demo") {
+        return;
+    }
+    config.routes.push(RouteConfig {
+        name: "demo".into(),
+        host: None,
+        path_prefix: "/".into(),
+        upstream: format!("http://{DEMO_UPSTREAM}"),
+        upstream_ca: None,
+        strip_prefix: false,
+    });
+}
+
+/// Writes the default policies into a policy directory that does not exist yet.
+fn install_default_policies(dir: &Path) -> Result<(), RunError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let write_err = |path: &Path, source| RunError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    for (name, text) in seawall_policy::default_policies() {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| write_err(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Loads the policy directory, returning the engine and the files it was built from.
+pub fn load_policies(dir: &Path) -> Result<(PolicyEngine, Vec<(String, String)>), RunError> {
+    let files = read_policy_files(dir).map_err(RunError::Policy)?;
+    let engine = PolicyEngine::from_sources(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+        .map_err(|e| RunError::Policy(e.to_string()))?;
+    Ok((engine, files))
+}
+
+fn read_policy_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("cedar") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        files.push((path.display().to_string(), text));
+    }
+    files.sort();
+    Ok(files)
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, what, source })
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Key rotation, pruning and revocations from other processes, four times a second.
+fn spawn_maintenance(
+    identity: IdentityService,
+    changed: Arc<tokio::sync::Notify>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut version = identity.verifier().revocation_version();
+        while !*stop.borrow() {
+            tick.tick().await;
+            let id = identity.clone();
+            match tokio::task::spawn_blocking(move || id.maintain()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "identity maintenance failed"),
+                Err(e) => tracing::error!(error = %e, "identity maintenance panicked"),
+            }
+            let now = identity.verifier().revocation_version();
+            if now != version {
+                version = now;
+                changed.notify_waiters();
+            }
+        }
+    });
+}
+
+/// Re-reads the policy directory; a set with errors is refused and the last good one kept.
+fn spawn_policy_reload(
+    dir: PathBuf,
+    interval_ms: u64,
+    authorizer: Arc<PolicyAuthorizer>,
+    snapshot: Arc<arc_swap::ArcSwap<PolicySnapshot>>,
+    changed: Arc<tokio::sync::Notify>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(interval_ms.max(100)));
+        let mut last_error: Option<String> = None;
+        while !*stop.borrow() {
+            tick.tick().await;
+            let Ok(files) = read_policy_files(&dir) else {
+                continue;
+            };
+            if files == snapshot.load().files {
+                last_error = None;
+                continue;
+            }
+            match PolicyEngine::from_sources(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))) {
+                Ok(engine) => {
+                    let version = snapshot.load().version + 1;
+                    tracing::info!(
+                        policy.version = version,
+                        policy.files = files.len(),
+                        "policies reloaded"
+                    );
+                    snapshot.store(Arc::new(PolicySnapshot::new(version, files, &engine)));
+                    authorizer.set_engine(engine);
+                    changed.notify_waiters();
+                    last_error = None;
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if last_error.as_deref() != Some(&msg) {
+                        tracing::error!(error = %msg, "policy reload refused; keeping the last good policies");
+                        last_error = Some(msg);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Security events go to the log until the event bus lands.
+struct LogEvents;
+
+impl EventSink for LogEvents {
+    fn publish(&self, event: SecurityEvent) {
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        tracing::warn!(event = %json, "security event");
+    }
+}
+
+fn announce(config: &Config, data_dir: &Path, cert: &CertPaths, opts: UpOptions) {
+    let api = config.issuer();
+    let dd = data_dir.display();
+    let mut out = format!(
+        "\nSeawall is running.\n  control plane  {api}\n  data dir       {dd}\n  TLS cert       {}\n",
+        cert.cert.display()
+    );
+    if opts.gateway {
+        out.push_str(&format!("  gateway        {}/\n", config.gateway_url()));
+        out.push_str(&format!(
+            "  sign in at     {}/.seawall/sign-in\n",
+            config.gateway_url()
+        ));
+    }
+    if let Some(a) = config.server.admin_listen {
+        out.push_str(&format!("  metrics        http://{a}/metrics\n"));
+    }
+    out.push_str(&format!(
+        "\nNext steps:\n  1. Create the first admin (in another terminal):\n       seawall user add admin --group admins --data-dir {dd}\n  2. Sign in at the gateway in a browser (accept the self-signed certificate), enroll\n     an authenticator app from the QR code, and keep the recovery codes.\n  3. Or from the terminal: seawall login --server {api} --ca {}\n     then: curl --cacert {} -H \"Authorization: Bearer $(seawall token)\" {}/\n",
+        cert.cert.display(),
+        cert.cert.display(),
+        config.gateway_url()
+    ));
+    eprintln!("{out}");
+    eprintln!("seawall: ready");
+}
+
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
