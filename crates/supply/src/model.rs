@@ -295,7 +295,7 @@ impl HashAlg {
     }
 
     /// The length of the digest in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Self::Md5 => 16,
             Self::Sha1 => 20,
@@ -309,7 +309,7 @@ impl HashAlg {
 impl Hash {
     /// A digest from hex; `None` if it is not hex of the algorithm's length.
     pub fn from_hex(alg: HashAlg, hex: &str) -> Option<Self> {
-        let ok = hex.len() == alg.len() * 2 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = hex.len() == alg.digest_len() * 2 && hex.bytes().all(|b| b.is_ascii_hexdigit());
         ok.then(|| Self {
             alg,
             hex: hex.to_ascii_lowercase(),
@@ -324,7 +324,7 @@ impl Hash {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .ok()?;
-        (bytes.len() == alg.len()).then(|| Self {
+        (bytes.len() == alg.digest_len()).then(|| Self {
             alg,
             hex: hex::encode(bytes),
         })
