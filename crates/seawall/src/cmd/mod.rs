@@ -3,6 +3,7 @@
 mod audit_log;
 mod policy;
 mod up;
+mod user;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use anyhow::Context;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AuditLog(c) => audit_log::run(&cli.global, c),
         Command::Up(a) => up::up(&cli.global, a),
         Command::Server => up::server(&cli.global),
+        Command::User(c) => user::run(&cli.global, c),
         Command::Policy(c) => policy::run(&cli.global, c),
         _ => anyhow::bail!("this command is not available in this build yet"),
     }
