@@ -1,6 +1,6 @@
-//! The gateway end to end: a real listener, the real demo upstream, real HTTP clients.
+//! Proxying: routing, identity headers, refusals and limits.
 
-mod common;
+use super::common;
 
 use base64::Engine;
 use common::*;
