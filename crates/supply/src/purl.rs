@@ -76,6 +76,9 @@ impl Purl {
             subpath: None,
         };
         purl.normalise();
+        if purl.name.is_empty() {
+            return Err(PurlError::Name(format!("pkg:{}/", purl.ty)));
+        }
         Ok(purl)
     }
 
@@ -161,6 +164,9 @@ impl Purl {
             purl = purl.with_subpath(&decoded);
         }
         purl.normalise();
+        if purl.name.is_empty() {
+            return Err(PurlError::Name(err_input()));
+        }
         Ok(purl)
     }
 
@@ -228,12 +234,12 @@ impl fmt::Display for Purl {
             }
         }
         write!(f, "{}", encode(&self.name))?;
-        // Versions and qualifier values keep `/` as is, as the spec's test suite and the
-        // reference implementations do (`repository_url=repo.spring.io/release`).
         if let Some(v) = &self.version {
-            write!(f, "@{}", encode_keep_slash(v))?;
+            write!(f, "@{}", encode(v))?;
         }
         let mut sep = '?';
+        // Qualifier values keep `/` as is, as the spec's test suite and the reference
+        // implementations do (`repository_url=repo.spring.io/release`).
         for (k, v) in &self.qualifiers {
             write!(f, "{sep}{k}={}", encode_keep_slash(v))?;
             sep = '&';

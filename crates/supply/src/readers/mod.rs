@@ -53,6 +53,22 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FileKind; 12] = [
+        Self::CargoLock,
+        Self::NpmLock,
+        Self::YarnLock,
+        Self::PnpmLock,
+        Self::PoetryLock,
+        Self::UvLock,
+        Self::PipfileLock,
+        Self::Requirements,
+        Self::GoMod,
+        Self::GemfileLock,
+        Self::ComposerLock,
+        Self::NugetLock,
+    ];
+
     /// Recognises a file by its name. A name may carry a prefix ending in `.`
     /// (`ripgrep.Cargo.lock`), so that copies of lockfiles named after their project are read.
     pub fn detect(file_name: &str) -> Option<Self> {
