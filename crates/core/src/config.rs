@@ -631,6 +631,16 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_file_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/seawall.example.toml");
+        let c = Config::load_with_env(Some(&path), &[]).unwrap();
+        let d = Config::default();
+        assert_eq!(c.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
+        assert_eq!(c.gateway.listen, d.gateway.listen);
+        assert_eq!(c.throttle.max_delay_secs, d.throttle.max_delay_secs);
+    }
+
+    #[test]
     fn routes_parse_and_duplicates_are_refused() {
         let f = write(
             "[[route]]\nname = \"a\"\nupstream = \"http://127.0.0.1:1\"\n\
