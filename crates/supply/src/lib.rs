@@ -6,10 +6,12 @@
 //! own version rules -> findings. Everything here works offline; the server stores SBOMs and
 //! re-matches them when advisories change.
 
-pub mod model;
+pub mod advisory;
+pub mod cli;
 pub mod cvss;
-pub mod version;
+pub mod model;
 pub mod purl;
 pub mod readers;
 pub mod sbom;
-pub mod cli;
+pub mod scan;
+pub mod version;

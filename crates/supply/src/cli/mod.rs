@@ -3,3 +3,4 @@
 
 pub mod advisories;
 pub mod sbom;
+pub mod scan;
