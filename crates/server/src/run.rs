@@ -6,7 +6,8 @@
 //! and policies current; the first interrupt (Ctrl-C or SIGTERM) stops everything and flushes
 //! the audit log.
 
-use crate::access::{AuditSink, PolicyAuthorizer, VerifierAuth};
+use crate::access::{AuditSink, VerifierAuth};
+use seawall_gateway::policy::PolicyAuthorizer;
 use crate::api::{self, ApiState, PolicySnapshot};
 use crate::bootstrap::{Bootstrap, State};
 use crate::tls::{self, CertPaths};
@@ -77,7 +78,7 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     let policies = Arc::new(arc_swap::ArcSwap::from_pointee(PolicySnapshot::new(
         1, files, &engine,
     )));
-    let authorizer = Arc::new(PolicyAuthorizer::new(engine, &config)?);
+    let authorizer = Arc::new(crate::access::authorizer(engine, &config)?);
     let changed = Arc::new(tokio::sync::Notify::new());
 
     let cert = tls::cert_paths(configured_cert(&config), &state.data_dir)?;

@@ -1,6 +1,7 @@
 //! One module per subcommand, and the mapping from outcomes to exit codes.
 
 mod audit_log;
+mod login;
 mod policy;
 mod up;
 mod user;
@@ -29,6 +30,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(a) => up::up(&cli.global, a),
         Command::Server => up::server(&cli.global),
         Command::User(c) => user::run(&cli.global, c),
+        Command::Login(a) => {
+            let data_dir = load_config(&cli.global)?.data_dir();
+            login::login(a, &data_dir)
+        }
+        Command::Token(a) => login::token(a),
         Command::Policy(c) => policy::run(&cli.global, c),
         _ => anyhow::bail!("this command is not available in this build yet"),
     }
