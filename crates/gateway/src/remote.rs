@@ -27,6 +27,8 @@ use std::time::Duration;
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 /// How long one sign-in call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Shortest time between two sync calls.
+const MIN_SYNC_ROUND: Duration = Duration::from_millis(50);
 /// How long the control plane may hold a sync call open.
 const SYNC_WAIT_SECS: u64 = 20;
 
@@ -271,16 +273,21 @@ pub fn spawn_sync(
         let mut policy_version = 0u64;
         let mut backoff = Duration::from_millis(100);
         loop {
-            match sync_once(
+            let started = tokio::time::Instant::now();
+            let round = sync_once(
                 &cp,
                 &verifier,
                 &authorizer,
                 &mut policy_version,
                 SYNC_WAIT_SECS,
-            )
-            .await
-            {
-                Ok(()) => backoff = Duration::from_millis(100),
+            );
+            match round.await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(100);
+                    // A control plane that answers at once instead of holding the poll open
+                    // must not be hammered.
+                    tokio::time::sleep_until(started + MIN_SYNC_ROUND).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "gateway sync failed; retrying");
                     tokio::time::sleep(backoff).await;
