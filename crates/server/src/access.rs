@@ -42,7 +42,10 @@ pub enum AccessSetupError {
 }
 
 /// The gateway's policy authorizer with the context sources `config` names.
-pub fn authorizer(engine: PolicyEngine, config: &Config) -> Result<PolicyAuthorizer, AccessSetupError> {
+pub fn authorizer(
+    engine: PolicyEngine,
+    config: &Config,
+) -> Result<PolicyAuthorizer, AccessSetupError> {
     let geo = GeoResolver::from_config(config.geo.mmdb.as_deref(), &config.geo.cidr)?;
     let posture = PostureVerifier::new(&config.device.posture_agent_keys)?;
     let zone = seawall_policy::Zone::named(&config.policy.timezone)?;
@@ -50,8 +53,10 @@ pub fn authorizer(engine: PolicyEngine, config: &Config) -> Result<PolicyAuthori
         max_travel_kmh: config.risk.max_travel_kmh,
         rate_factor: config.risk.rate_factor,
     };
-    let tracker =
-        BehaviourTracker::new(RiskEngine::new(settings), BehaviourTracker::DEFAULT_MAX_USERS);
+    let tracker = BehaviourTracker::new(
+        RiskEngine::new(settings),
+        BehaviourTracker::DEFAULT_MAX_USERS,
+    );
     Ok(PolicyAuthorizer::new(engine, zone, geo, posture, tracker))
 }
 

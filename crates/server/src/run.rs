@@ -7,7 +7,6 @@
 //! the audit log.
 
 use crate::access::{AuditSink, VerifierAuth};
-use seawall_gateway::policy::PolicyAuthorizer;
 use crate::api::{self, ApiState, PolicySnapshot};
 use crate::bootstrap::{Bootstrap, State};
 use crate::tls::{self, CertPaths};
@@ -15,6 +14,7 @@ use prometheus_client::registry::Registry;
 use seawall_core::config::{Config, RouteConfig};
 use seawall_core::event::{EventSink, SecurityEvent};
 use seawall_core::SystemClock;
+use seawall_gateway::policy::PolicyAuthorizer;
 use seawall_gateway::{AssertionKey, Gateway, GatewayMetrics, GatewayParts};
 use seawall_identity::IdentityService;
 use seawall_policy::PolicyEngine;
@@ -431,4 +431,112 @@ async fn wait_for_interrupt() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the gateway alone, fetching keys, revocations and policies from the control plane at
+/// `gateway.server_url`. Until the first sync succeeds it has no keys and no policies, so it
+/// refuses every request: it fails closed.
+pub async fn run_proxy(config: Config) -> Result<(), RunError> {
+    let Some(server_url) = config.gateway.server_url.clone() else {
+        return Err(RunError::Gateway(
+            "`gateway.server_url` must name the control plane for `seawall proxy`".into(),
+        ));
+    };
+    let issuer = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| server_url.clone())
+        .trim_end_matches('/')
+        .to_string();
+    let verifier = Arc::new(seawall_identity::Verifier::new(
+        issuer,
+        config.tokens.audience.clone(),
+    ));
+    let empty: [(&str, &str); 0] = [];
+    let engine = PolicyEngine::from_sources(empty).map_err(|e| RunError::Policy(e.to_string()))?;
+    let authorizer = Arc::new(crate::access::authorizer(engine, &config)?);
+    let ca = config.gateway.server_ca.clone();
+    let sign_in = seawall_gateway::remote::RemoteSignIn::new(&server_url, ca.as_deref())
+        .map_err(|e| RunError::Gateway(e.to_string()))?;
+    let sync = seawall_gateway::remote::spawn_sync(
+        &server_url,
+        ca.as_deref(),
+        verifier.clone(),
+        authorizer.clone(),
+        Duration::from_secs(5),
+    )
+    .map_err(|e| RunError::Gateway(e.to_string()))?;
+
+    let data_dir = config.data_dir();
+    let cert = tls::cert_paths(configured_cert(&config), &data_dir)?;
+    let mut registry = Registry::with_prefix("seawall");
+    let metrics = GatewayMetrics::register(&mut registry);
+    let listener = bind(config.gateway.listen, "gateway.listen").await?;
+    let admin_listener = match config.server.admin_listen {
+        Some(a) => Some(bind(a, "server.admin_listen").await?),
+        None => None,
+    };
+    let parts = GatewayParts {
+        gateway: config.gateway.clone(),
+        session: config.session.clone(),
+        device: config.device.clone(),
+        routes: config.routes.clone(),
+        public_url: config.gateway_url(),
+        authenticator: Arc::new(VerifierAuth(verifier)),
+        authorizer,
+        sign_in: Arc::new(sign_in),
+        decisions: Arc::new(LogDecisions),
+        assertion_key: None,
+        metrics: Some(metrics),
+        forward_auth_route: None,
+        clock: Arc::new(SystemClock),
+    };
+    let gateway = Gateway::new(parts).map_err(|e| RunError::Gateway(e.to_string()))?;
+    let gw_tls = match config.gateway.tls {
+        true => Some(
+            seawall_gateway::tls::server_config(
+                &cert.cert,
+                &cert.key,
+                config.device.ca_cert.as_deref(),
+            )
+            .map_err(|e| RunError::Gateway(e.to_string()))?,
+        ),
+        false => None,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(gateway.serve(listener, gw_tls, stopped(stop_rx.clone())));
+    if let Some(l) = admin_listener {
+        tokio::spawn(crate::metrics::serve(l, registry, stopped(stop_rx.clone())));
+    }
+    eprintln!(
+        "gateway {} following control plane {server_url}\nseawall: ready",
+        config.gateway_url()
+    );
+    wait_for_interrupt().await;
+    let _ = stop_tx.send(true);
+    sync.abort();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
+
+/// A separate gateway has no audit log of its own: its decisions go to its log, denials at
+/// info and allows at debug, as JSON when `--log-format json` is set.
+struct LogDecisions;
+
+impl seawall_gateway::DecisionSink for LogDecisions {
+    fn record(&self, r: seawall_gateway::DecisionRecord) {
+        let d = &r.decision;
+        match d.verdict {
+            seawall_gateway::Verdict::Allow => tracing::debug!(
+                user.name = %r.user, route.name = %r.route, http.method = %r.method,
+                client.ip = %r.ip, decision.reason = %d.reason, "request allowed"
+            ),
+            _ => tracing::info!(
+                user.name = %r.user, route.name = %r.route, http.method = %r.method,
+                client.ip = %r.ip, decision.verdict = d.verdict.as_str(),
+                decision.reason = %d.reason, "request denied"
+            ),
+        }
+    }
 }

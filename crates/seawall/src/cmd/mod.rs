@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AuditLog(c) => audit_log::run(&cli.global, c),
         Command::Up(a) => up::up(&cli.global, a),
         Command::Server => up::server(&cli.global),
+        Command::Proxy => up::proxy(&cli.global),
         Command::User(c) => user::run(&cli.global, c),
         Command::Login(a) => {
             let data_dir = load_config(&cli.global)?.data_dir();
@@ -36,7 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Token(a) => login::token(a),
         Command::Policy(c) => policy::run(&cli.global, c),
-        _ => anyhow::bail!("this command is not available in this build yet"),
     }
 }
 
