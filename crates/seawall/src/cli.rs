@@ -62,6 +62,19 @@ pub enum Command {
     /// Check or export the tamper-evident audit log.
     #[command(subcommand, name = "audit-log")]
     AuditLog(AuditLogCommand),
+    /// Write a software bill of materials (CycloneDX or SPDX) for a source tree.
+    Sbom(seawall_supply::cli::sbom::SbomArgs),
+    /// Match an SBOM or a source tree against the imported advisories.
+    Scan(seawall_supply::cli::scan::ScanArgs),
+    /// Manage the local vulnerability advisory index.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdvisoriesCommand {
+    /// Import OSV records (JSON or YAML files, directories, osv.dev `all.zip` exports).
+    Import(seawall_supply::cli::advisories::ImportArgs),
 }
 
 #[derive(Debug, Args)]

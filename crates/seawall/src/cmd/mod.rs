@@ -36,6 +36,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             login::login(a, &data_dir)
         }
         Command::Token(a) => login::token(a),
+        Command::Sbom(a) => Ok(seawall_supply::cli::sbom::run(&a)),
+        Command::Scan(a) => Ok(seawall_supply::cli::scan::run(&a)),
+        Command::Advisories(crate::cli::AdvisoriesCommand::Import(a)) => {
+            Ok(seawall_supply::cli::advisories::run(&a))
+        }
         Command::Policy(c) => policy::run(&cli.global, c),
     }
 }
