@@ -217,6 +217,7 @@ pub struct Options {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub device_posture_keys: Vec<String>,
+    pub metrics: Option<GatewayMetrics>,
 }
 
 impl Default for Options {
@@ -225,6 +226,7 @@ impl Default for Options {
             tls: None,
             trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
             device_posture_keys: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -270,7 +272,7 @@ pub async fn start_with(opts: Options) -> Harness {
         }),
         decisions: decisions.clone(),
         assertion_key: None,
-        metrics: None,
+        metrics: opts.metrics,
         forward_auth_route: None,
         clock: Arc::new(SystemClock),
     })

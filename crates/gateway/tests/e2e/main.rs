@@ -2,6 +2,7 @@
 //! Cedar policy engine, and real HTTP, WebSocket and TLS clients.
 
 mod common;
+mod device;
 mod flows;
 mod proxy;
 mod remote;

@@ -291,3 +291,28 @@ async fn oversized_header_block_gets_431() {
     let r = send(&url(&h, "/"), &headers, "GET", "").await;
     assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_decisions_by_reason() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = seawall_gateway::GatewayMetrics::register(&mut registry);
+    let h = start_with(Options {
+        metrics: Some(metrics),
+        ..Options::default()
+    })
+    .await;
+    let eng = format!("Bearer {}", h.token("alice", &["eng"], 0));
+    let outsider = format!("Bearer {}", h.token("mallory", &[], 0));
+    send(&url(&h, "/"), &[("authorization", &eng)], "GET", "").await;
+    send(&url(&h, "/"), &[("authorization", &outsider)], "GET", "").await;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains("seawall_gateway_requests_total{route=\"demo\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("seawall_gateway_requests_total{route=\"demo\",status=\"403\"} 1"));
+    assert!(text.contains("outcome=\"deny\",reason=\"no_permit\"} 1"));
+    assert!(text.contains("outcome=\"allow\",reason=\"allowed\"} 1"));
+    assert!(text.contains("seawall_gateway_upstream_latency_seconds_count{route=\"demo\"} 1"));
+}
