@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod metrics;
 pub mod run;
 pub mod serve;
+pub mod signin_metrics;
 pub mod tls;
 
 pub use bootstrap::{Bootstrap, BootstrapError, State};

@@ -9,8 +9,10 @@
 use crate::access::{AuditSink, VerifierAuth};
 use crate::api::{self, ApiState, PolicySnapshot};
 use crate::bootstrap::{Bootstrap, State};
+use crate::signin_metrics::MeteredSignIn;
 use crate::tls::{self, CertPaths};
 use prometheus_client::registry::Registry;
+use seawall_core::auth::SignInBackend;
 use seawall_core::config::{Config, RouteConfig};
 use seawall_core::event::{EventSink, SecurityEvent};
 use seawall_core::SystemClock;
@@ -108,8 +110,13 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sign_in: Arc<dyn SignInBackend> = Arc::new(MeteredSignIn::new(
+        Arc::new(identity.clone()),
+        &mut registry,
+    ));
     let api_state = ApiState {
         identity: identity.clone(),
+        sign_in: sign_in.clone(),
         config: config.clone(),
         policies: policies.clone(),
         changed: changed.clone(),
@@ -124,7 +131,7 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
 
     if let Some(listener) = gateway_listener {
         let metrics = GatewayMetrics::register(&mut registry);
-        let gateway = build_gateway(&state, &identity, authorizer.clone(), metrics)?;
+        let gateway = build_gateway(&state, &identity, sign_in, authorizer.clone(), metrics)?;
         let gw_tls = match config.gateway.tls {
             true => Some(
                 seawall_gateway::tls::server_config(
@@ -179,6 +186,7 @@ fn start_identity(state: &State) -> Result<IdentityService, RunError> {
 fn build_gateway(
     state: &State,
     identity: &IdentityService,
+    sign_in: Arc<dyn SignInBackend>,
     authorizer: Arc<PolicyAuthorizer>,
     metrics: GatewayMetrics,
 ) -> Result<Gateway, RunError> {
@@ -191,7 +199,7 @@ fn build_gateway(
         public_url: config.gateway_url(),
         authenticator: Arc::new(VerifierAuth(identity.verifier())),
         authorizer,
-        sign_in: Arc::new(identity.clone()),
+        sign_in,
         decisions: Arc::new(AuditSink(state.audit.clone())),
         assertion_key: Some(assertion_key(state)?),
         metrics: Some(metrics),

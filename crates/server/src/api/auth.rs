@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use seawall_core::auth::{
-    FactorRequest, PasswordRequest, PendingRequest, RefreshRequest, SessionRequest, SignInBackend,
-    SignInStep, StepUpRequest, TotpEnrollment,
+    FactorRequest, PasswordRequest, PendingRequest, RefreshRequest, SessionRequest, SignInStep,
+    StepUpRequest, TotpEnrollment,
 };
 
 type Peer = Option<Extension<PeerAddr>>;
@@ -23,9 +23,7 @@ macro_rules! step_handler {
         ) -> Result<Json<$out>, ApiError> {
             let Json(req) = body.map_err(bad_json)?;
             let client = client_info(&s.config, peer.map(|p| p.0), &headers);
-            Ok(Json(
-                SignInBackend::$method(&s.identity, req, &client).await?,
-            ))
+            Ok(Json(s.sign_in.$method(req, &client).await?))
         }
     };
 }
@@ -45,7 +43,7 @@ pub async fn sign_out(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(req) = body.map_err(bad_json)?;
     let client = client_info(&s.config, peer.map(|p| p.0), &headers);
-    SignInBackend::sign_out(&s.identity, req, &client).await?;
+    s.sign_in.sign_out(req, &client).await?;
     s.changed.notify_waiters();
     Ok(Json(serde_json::json!({ "signed_out": true })))
 }

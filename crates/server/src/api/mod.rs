@@ -29,6 +29,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct ApiState {
     pub identity: IdentityService,
+    /// The sign-in steps (the identity service, with metrics).
+    pub sign_in: Arc<dyn seawall_core::auth::SignInBackend>,
     pub config: Arc<Config>,
     /// The policy files the server serves to gateways, as `(name, text)`.
     pub policies: Arc<arc_swap::ArcSwap<PolicySnapshot>>,
