@@ -88,6 +88,10 @@ pub struct Backend {
 
 impl Backend {
     fn done(&self, mfa_age: i64) -> SignInStep {
+        self.done_with(mfa_age, None)
+    }
+
+    fn done_with(&self, mfa_age: i64, recovery_codes: Option<Vec<SecretString>>) -> SignInStep {
         let session = format!("session-{}", rand_suffix());
         let p = principal("alice", &["eng", "staff"], mfa_age);
         self.tokens
@@ -101,7 +105,7 @@ impl Backend {
             refresh_token: SecretString::new("unused"),
             expires_in: 300,
             session_expires_in: 3600,
-            recovery_codes: None,
+            recovery_codes,
         }))
     }
 }
@@ -113,6 +117,11 @@ fn rand_suffix() -> String {
 #[async_trait::async_trait]
 impl SignInBackend for Backend {
     async fn password(&self, r: PasswordRequest, _: &ClientInfo) -> Result<SignInStep, AuthError> {
+        if r.username == "newbie" && r.password.expose() == "first time" {
+            return Ok(SignInStep::Enroll {
+                pending: SecretString::new("pending-newbie"),
+            });
+        }
         if r.username == "alice" && r.password.expose() == "correct horse" {
             Ok(SignInStep::SecondFactor {
                 pending: SecretString::new("pending-alice"),
@@ -137,17 +146,36 @@ impl SignInBackend for Backend {
     }
     async fn enroll_totp(
         &self,
-        _: PendingRequest,
+        r: PendingRequest,
         _: &ClientInfo,
     ) -> Result<TotpEnrollment, AuthError> {
-        Err(AuthError::Unavailable)
+        if r.pending.expose() != "pending-newbie" {
+            return Err(AuthError::PendingExpired);
+        }
+        Ok(TotpEnrollment {
+            uri: SecretString::new(
+                "otpauth://totp/Seawall:newbie?secret=JBSWY3DPEHPK3PXP&issuer=Seawall",
+            ),
+            secret: SecretString::new("JBSWY3DPEHPK3PXP"),
+            qr_svg: "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"qr\"></svg>".into(),
+        })
     }
     async fn confirm_totp(
         &self,
-        _: FactorRequest,
+        r: FactorRequest,
         _: &ClientInfo,
     ) -> Result<SignInStep, AuthError> {
-        Err(AuthError::Unavailable)
+        if r.pending.expose() != "pending-newbie" {
+            return Err(AuthError::PendingExpired);
+        }
+        if r.code.expose() != "654321" {
+            return Err(AuthError::BadCode);
+        }
+        let codes = vec![
+            SecretString::new("aaaa-bbbb"),
+            SecretString::new("cccc-dddd"),
+        ];
+        Ok(self.done_with(0, Some(codes)))
     }
     async fn step_up(&self, r: StepUpRequest, _: &ClientInfo) -> Result<SignInStep, AuthError> {
         if !self

@@ -475,3 +475,53 @@ async fn a_policy_dir_with_a_syntax_error_keeps_the_last_good_policies() {
     watcher.abort();
     assert!(denied, "the watcher did not load the fixed policy set");
 }
+
+#[tokio::test]
+async fn first_sign_in_enrolls_totp_then_shows_recovery_codes_once() {
+    let h = start().await;
+    let page = send(&url(&h, "/.seawall/sign-in?rd=%2Fwelcome"), &[], "GET", "").await;
+    let csrf = set_cookie(&page, "seawall_csrf").unwrap();
+    let cookie = format!("seawall_csrf={csrf}");
+    let enroll = send(
+        &url(&h, "/.seawall/sign-in"),
+        &[("cookie", &cookie)],
+        "POST",
+        &format!("csrf={csrf}&rd=%2Fwelcome&username=newbie&password=first+time"),
+    )
+    .await;
+    assert_eq!(enroll.status, StatusCode::OK, "{}", enroll.text());
+    let html = enroll.text();
+    assert!(html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"qr\">"));
+    assert!(html.contains("JBSWY3DPEHPK3PXP"));
+    assert!(html.contains(
+        "href=\"otpauth://totp/Seawall:newbie?secret=JBSWY3DPEHPK3PXP&amp;issuer=Seawall\""
+    ));
+    assert!(html.contains("action=\"/.seawall/enroll/confirm\""));
+    let pending = set_cookie(&enroll, "seawall_pending").unwrap();
+
+    let cookie = format!("seawall_csrf={csrf}; seawall_pending={pending}");
+    let wrong = send(
+        &url(&h, "/.seawall/enroll/confirm"),
+        &[("cookie", &cookie)],
+        "POST",
+        &format!("csrf={csrf}&rd=%2Fwelcome&code=000000"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().contains("the code is wrong or has expired"));
+    assert!(wrong.text().contains("action=\"/.seawall/enroll/confirm\""));
+
+    let done = send(
+        &url(&h, "/.seawall/enroll/confirm"),
+        &[("cookie", &cookie)],
+        "POST",
+        &format!("csrf={csrf}&rd=%2Fwelcome&code=654321"),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK);
+    let html = done.text();
+    assert!(html.contains("<li>aaaa-bbbb</li>") && html.contains("<li>cccc-dddd</li>"));
+    assert!(html.contains("href=\"/welcome\""));
+    assert!(set_cookie(&done, "seawall_session").is_some_and(|s| !s.is_empty()));
+    assert_eq!(set_cookie(&done, "seawall_pending").as_deref(), Some(""));
+}
