@@ -84,7 +84,7 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     let changed = Arc::new(tokio::sync::Notify::new());
 
     let cert = tls::cert_paths(configured_cert(&config), &state.data_dir)?;
-    let mut registry = Registry::with_prefix("seawall");
+    let mut registry = Registry::default();
 
     // Bind everything first, so a port in use fails start-up before anything is announced.
     let api_listener = bind(config.server.listen, "server.listen").await?;
@@ -478,7 +478,7 @@ pub async fn run_proxy(config: Config) -> Result<(), RunError> {
 
     let data_dir = config.data_dir();
     let cert = tls::cert_paths(configured_cert(&config), &data_dir)?;
-    let mut registry = Registry::with_prefix("seawall");
+    let mut registry = Registry::default();
     let metrics = GatewayMetrics::register(&mut registry);
     let listener = bind(config.gateway.listen, "gateway.listen").await?;
     let admin_listener = match config.server.admin_listen {

@@ -30,11 +30,11 @@ impl MeteredSignIn {
         let steps = Family::<StepLabels, Counter>::default();
         let tokens = Counter::default();
         registry.register(
-            "signin_steps",
+            "seawall_signin_steps",
             "Sign-in steps by step and outcome (ok, or the error kind)",
             steps.clone(),
         );
-        registry.register("tokens_issued", "Access tokens issued", tokens.clone());
+        registry.register("seawall_tokens_issued", "Access tokens issued", tokens.clone());
         Self {
             inner,
             steps,
