@@ -6,6 +6,7 @@
 //! that could not be read. The directory walk and the merging of several files live in
 //! [`crate::sbom::generate`].
 
+pub mod binary;
 mod cargo;
 mod composer;
 mod gem;
@@ -50,11 +51,13 @@ pub enum FileKind {
     ComposerLock,
     /// .NET `packages.lock.json`.
     NugetLock,
+    /// An executable carrying its dependency list (cargo-auditable, Go build information).
+    Binary,
 }
 
 impl FileKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FileKind; 12] = [
+    pub const ALL: [FileKind; 13] = [
         Self::CargoLock,
         Self::NpmLock,
         Self::YarnLock,
@@ -67,6 +70,7 @@ impl FileKind {
         Self::GemfileLock,
         Self::ComposerLock,
         Self::NugetLock,
+        Self::Binary,
     ];
 
     /// Recognises a file by its name. A name may carry a prefix ending in `.`
@@ -128,6 +132,7 @@ impl FileKind {
             Self::GemfileLock => "Gemfile.lock",
             Self::ComposerLock => "composer.lock",
             Self::NugetLock => "packages.lock.json",
+            Self::Binary => "executable",
         }
     }
 }
@@ -203,7 +208,15 @@ pub fn parse(kind: FileKind, text: &str, manifest: Option<&str>) -> Result<Parse
         FileKind::GemfileLock => gem::parse(text),
         FileKind::ComposerLock => composer::parse(text, manifest),
         FileKind::NugetLock => nuget::parse(text),
+        FileKind::Binary => binary::parse(text.as_bytes()),
     }?;
+    finish(&mut parsed);
+    Ok(parsed)
+}
+
+/// Reads an executable's embedded dependency list (see [`binary`]).
+pub fn parse_binary(data: &[u8]) -> Result<Parsed, ParseError> {
+    let mut parsed = binary::parse(data)?;
     finish(&mut parsed);
     Ok(parsed)
 }

@@ -149,6 +149,7 @@ pub fn generate(path: &Path, opts: &SbomOptions) -> Result<SbomReport, SbomError
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         let kind = FileKind::detect(name)
+            .or_else(|| is_executable(path, false).then_some(FileKind::Binary))
             .ok_or_else(|| SbomError::Unrecognised(path.display().to_string()))?;
         vec![(path.to_path_buf(), kind)]
     };
@@ -219,7 +220,9 @@ fn find_lockfiles(dir: &Path, include_vendored: bool) -> Vec<(PathBuf, FileKind)
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
         .filter_map(|e| {
-            let kind = FileKind::detect(e.file_name().to_str()?)?;
+            let kind = FileKind::detect(e.file_name().to_str()?)
+                .or_else(|| in_requirements_folder(e.path()).then_some(FileKind::Requirements))
+                .or_else(|| is_executable(e.path(), true).then_some(FileKind::Binary))?;
             Some((e.into_path(), kind))
         })
         .collect();
@@ -227,10 +230,45 @@ fn find_lockfiles(dir: &Path, include_vendored: bool) -> Vec<(PathBuf, FileKind)
     out
 }
 
+/// `requirements/*.txt`, the other common home of pinned requirements.
+fn in_requirements_folder(path: &Path) -> bool {
+    let parent = path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str());
+    parent == Some("requirements") && path.extension().and_then(|e| e.to_str()) == Some("txt")
+}
+
+/// Whether a file starts like an executable (ELF, PE, Mach-O). In a folder walk only files
+/// with an execute bit are opened, so that scanning a tree does not read every file.
+fn is_executable(path: &Path, need_exec_bit: bool) -> bool {
+    use std::io::Read as _;
+    #[cfg(unix)]
+    if need_exec_bit {
+        use std::os::unix::fs::PermissionsExt as _;
+        let exec = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+        if !exec {
+            return false;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = need_exec_bit;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && readers::binary::looks_executable(&head)
+}
+
 /// Reads one file (and, for requirements files, its includes) with its manifest.
 fn read_one(file: &Path, kind: FileKind) -> Result<(readers::Parsed, Vec<Warning>), ParseError> {
     if kind == FileKind::Requirements {
         return Ok(read_requirements(file));
+    }
+    if kind == FileKind::Binary {
+        let data =
+            read_bytes(file).map_err(|e| ParseError::whole(format!("cannot read file: {e}")))?;
+        return Ok((readers::parse_binary(&data)?, Vec::new()));
     }
     let text = read_text(file).map_err(|e| ParseError::whole(format!("cannot read file: {e}")))?;
     let manifest = kind
@@ -260,6 +298,16 @@ fn read_requirements(file: &Path) -> (readers::Parsed, Vec<Warning>) {
         });
     }
     (tree.parsed, warnings)
+}
+
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "file is larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    std::fs::read(path)
 }
 
 /// Reads a file as UTF-8 (a BOM is dropped), refusing files over [`MAX_FILE_BYTES`].
