@@ -145,3 +145,11 @@ def test_output_file_name_and_version_flags(tmp_path):
     refs = {d["ref"]: d["dependsOn"] for d in doc["dependencies"]}
     assert rg in refs[root["bom-ref"]]
     assert f"pkg:cargo/grep@{version['grep']}" in refs[rg]
+
+
+def test_cargo_auditable_binary_matches_the_lockfile_it_was_built_from():
+    folder = FIXTURES.parent / "binaries" / "audhello"
+    lock = tomllib.loads((folder / "Cargo.lock").read_text())
+    want = {(p["name"], p["version"]) for p in lock["package"]}
+    got = pairs(sbom_json(folder / "audhello"), "cargo")
+    assert got == want

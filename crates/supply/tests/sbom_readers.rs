@@ -485,3 +485,63 @@ fn a_folder_without_lockfiles_is_an_error() {
         "{err}"
     );
 }
+
+// --- executables ---------------------------------------------------------------------------
+
+fn binary_fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/binaries")
+        .join(rel)
+}
+
+#[test]
+fn cargo_auditable_binary_lists_its_crates_and_their_graph() {
+    let r = generate(
+        &binary_fixture("audhello/audhello"),
+        &SbomOptions::default(),
+    )
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let got = keys(&r);
+    let want = [
+        "pkg:cargo/audhello@0.2.0",
+        "pkg:cargo/itoa@1.0.19",
+        "pkg:cargo/memchr@2.8.3",
+    ];
+    assert_eq!(got, want.iter().map(|s| s.to_string()).collect());
+    assert_eq!(find(&r, "audhello").relation, Relation::Root);
+    assert_eq!(find(&r, "memchr").relation, Relation::Direct);
+    let deps: BTreeSet<&str> = r
+        .graph
+        .dependencies_of("pkg:cargo/audhello@0.2.0")
+        .collect();
+    assert_eq!(
+        deps,
+        BTreeSet::from(["pkg:cargo/itoa@1.0.19", "pkg:cargo/memchr@2.8.3"])
+    );
+}
+
+#[test]
+fn executables_are_found_in_a_folder_walk_and_other_files_are_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(binary_fixture("audhello/audhello"), dir.path().join("tool")).unwrap();
+    std::fs::write(dir.path().join("notes.bin"), b"\x7fELF but not executable").unwrap();
+    let r = generate(dir.path(), &SbomOptions::default()).unwrap();
+    assert_eq!(r.files, vec!["tool"]);
+    assert_eq!(r.components.len(), 3);
+}
+
+#[test]
+fn an_executable_without_a_dependency_list_is_reported_as_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain");
+    std::fs::write(&path, b"\x7fELF\x02\x01\x01 truncated").unwrap();
+    let r = generate(&path, &SbomOptions::default()).unwrap();
+    assert_eq!(r.warnings.len(), 1);
+    assert_eq!(r.warnings[0].kind, WarningKind::Skipped);
+    assert!(
+        r.warnings[0].message.contains("cargo-auditable or Go"),
+        "{}",
+        r.warnings[0]
+    );
+}
