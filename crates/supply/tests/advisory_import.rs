@@ -17,7 +17,10 @@ fn record_files(dir: &Path) -> Vec<PathBuf> {
         let path = entry.unwrap().path();
         if path.is_dir() {
             out.extend(record_files(&path));
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "yaml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "yaml")
+        ) {
             out.push(path);
         }
     }
@@ -35,7 +38,10 @@ fn real_databases_import_without_errors() {
     assert_eq!(index.len().unwrap(), files);
     // PYSEC-2021-371 lists `0.2.0-n653`, which is not a PEP 440 version: that range is left
     // out and said so, the record is kept.
-    assert!(report.warnings.iter().any(|w| w.id.as_deref() == Some("PYSEC-2021-371")));
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.id.as_deref() == Some("PYSEC-2021-371")));
 }
 
 #[test]
@@ -51,7 +57,9 @@ fn reimport_of_the_same_records_changes_nothing() {
 #[test]
 fn later_modified_record_replaces_the_stored_one_and_is_listed_as_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let original = fixtures().join("ghsa-npm-sample/advisories/github-reviewed/2023/11/GHSA-wf5p-g6vw-rhxx/GHSA-wf5p-g6vw-rhxx.json");
+    let original = fixtures()
+        .join("ghsa-npm-sample/advisories/github-reviewed/2023/11/GHSA-wf5p-g6vw-rhxx")
+        .join("GHSA-wf5p-g6vw-rhxx.json");
     let mut index = AdvisoryIndex::open(dir.path().join("adv.db")).unwrap();
     index.import(&[&original]).unwrap();
     let axios = [component_from_purl("pkg:npm/axios@1.6.1").unwrap()];
@@ -97,7 +105,9 @@ fn withdrawn_record_matches_nothing() {
     assert!(report.changed().contains(&"RUSTSEC-2016-0001".to_owned()));
     assert!(match_components(&index, &openssl, None).unwrap().is_empty());
     let only = ["RUSTSEC-2016-0001".to_owned()];
-    assert!(match_components(&index, &openssl, Some(&only)).unwrap().is_empty());
+    assert!(match_components(&index, &openssl, Some(&only))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -110,7 +120,8 @@ fn zip_export_is_imported_like_its_files() {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
         for path in &sources {
-            zip.start_file(path.file_name().unwrap().to_str().unwrap(), options).unwrap();
+            zip.start_file(path.file_name().unwrap().to_str().unwrap(), options)
+                .unwrap();
             zip.write_all(&std::fs::read(path).unwrap()).unwrap();
         }
         zip.finish().unwrap();
@@ -123,19 +134,41 @@ fn zip_export_is_imported_like_its_files() {
     assert!(index.record("GO-2022-0229").unwrap().is_some());
 }
 
+const BAD_EVENT: &str = r#"{"id": "BAD-3", "modified": "2020-01-01T00:00:00Z",
+  "affected": [{"package": {"ecosystem": "npm", "name": "x"},
+    "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"patched": "1.0.0"}]}]}]}"#;
+const BAD_RANGE_TYPE: &str = r#"{"id": "BAD-4", "modified": "2020-01-01T00:00:00Z",
+  "affected": [{"package": {"ecosystem": "npm", "name": "x"},
+    "ranges": [{"type": "CALVER", "events": [{"introduced": "0"}]}]}]}"#;
+const NO_INTRODUCED: &str = "id: BAD-5
+modified: 2020-01-01T00:00:00Z
+affected:
+- package: {ecosystem: PyPI, name: x}
+  ranges:
+  - type: ECOSYSTEM
+    events:
+    - fixed: '1.0'
+";
+
 #[test]
 fn malformed_records_are_skipped_with_one_line_errors_naming_file_and_id() {
     let dir = tempfile::tempdir().unwrap();
     let good = fixtures().join("rustsec-osv/crates/RUSTSEC-2016-0001.json");
     std::fs::copy(&good, dir.path().join("good.json")).unwrap();
     let bad: [(&str, &str); 8] = [
-        ("truncated.json", r#"{"id": "BAD-1", "modified": "2020-01-01T00:00:00Z", "affected": ["#),
+        (
+            "truncated.json",
+            r#"{"id": "BAD-1", "modified": "2020-01-01T00:00:00Z", "affected": ["#,
+        ),
         ("no-id.json", r#"{"modified": "2020-01-01T00:00:00Z"}"#),
-        ("empty-id.json", r#"{"id": " ", "modified": "2020-01-01T00:00:00Z"}"#),
+        (
+            "empty-id.json",
+            r#"{"id": " ", "modified": "2020-01-01T00:00:00Z"}"#,
+        ),
         ("no-modified.json", r#"{"id": "BAD-2"}"#),
-        ("bad-event.json", r#"{"id": "BAD-3", "modified": "2020-01-01T00:00:00Z", "affected": [{"package": {"ecosystem": "npm", "name": "x"}, "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"patched": "1.0.0"}]}]}]}"#),
-        ("bad-range-type.json", r#"{"id": "BAD-4", "modified": "2020-01-01T00:00:00Z", "affected": [{"package": {"ecosystem": "npm", "name": "x"}, "ranges": [{"type": "CALVER", "events": [{"introduced": "0"}]}]}]}"#),
-        ("no-introduced.yaml", "id: BAD-5\nmodified: 2020-01-01T00:00:00Z\naffected:\n- package: {ecosystem: PyPI, name: x}\n  ranges:\n  - type: ECOSYSTEM\n    events:\n    - fixed: '1.0'\n"),
+        ("bad-event.json", BAD_EVENT),
+        ("bad-range-type.json", BAD_RANGE_TYPE),
+        ("no-introduced.yaml", NO_INTRODUCED),
         ("not-yaml.yaml", "id: [unclosed\n"),
     ];
     for (name, text) in bad {
@@ -152,7 +185,10 @@ fn malformed_records_are_skipped_with_one_line_errors_naming_file_and_id() {
         assert!(bad.iter().any(|(name, _)| line.contains(name)), "{line}");
     }
     for id in ["BAD-3", "BAD-4", "BAD-5"] {
-        assert!(report.errors.iter().any(|e| e.id.as_deref() == Some(id)), "{id} not named");
+        assert!(
+            report.errors.iter().any(|e| e.id.as_deref() == Some(id)),
+            "{id} not named"
+        );
     }
 }
 
@@ -162,7 +198,9 @@ fn missing_path_and_unknown_file_type_are_reported_not_fatal() {
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "hello").unwrap();
     let mut index = AdvisoryIndex::open_in_memory().unwrap();
-    let report = index.import(&[dir.path().join("absent.json"), notes]).unwrap();
+    let report = index
+        .import(&[dir.path().join("absent.json"), notes])
+        .unwrap();
     assert_eq!(report.errors.len(), 2);
 }
 

@@ -243,7 +243,8 @@ impl AdvisoryIndex {
                 if seen.insert((ecosystem, name.clone())) {
                     self.conn
                         .prepare_cached(
-                            "INSERT INTO affected (advisory_id, ecosystem, name) VALUES (?1, ?2, ?3)",
+                            "INSERT INTO affected (advisory_id, ecosystem, name)
+                             VALUES (?1, ?2, ?3)",
                         )
                         .and_then(|mut s| s.execute(params![record.id, ecosystem.osv_name(), name]))
                         .map_err(map)?;

@@ -52,7 +52,8 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             .len()
             .map_or_else(|_| "?".to_owned(), |n| n.to_string());
         println!(
-            "imported into {}: {} added, {} updated ({} withdrawn), {} unchanged, {} skipped; {} advisories stored",
+            "imported into {}: {} added, {} updated ({} withdrawn), {} unchanged, {} skipped; \
+             {} advisories stored",
             args.db.display(),
             report.added.len(),
             report.updated.len(),

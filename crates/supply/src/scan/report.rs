@@ -161,7 +161,12 @@ pub fn json(outcome: &ScanOutcome) -> Value {
 }
 
 fn rule_json(r: &IgnoreRule) -> Value {
-    json!({ "id": r.id, "reason": r.reason, "expires": r.expires.to_string(), "package": r.package })
+    json!({
+        "id": r.id,
+        "reason": r.reason,
+        "expires": r.expires.to_string(),
+        "package": r.package,
+    })
 }
 
 /// A SARIF 2.1.0 log: one rule per advisory, one result per finding.
@@ -200,22 +205,32 @@ pub fn sarif(outcome: &ScanOutcome) -> Value {
         .iter()
         .map(|f| {
             let index = rule_ids.iter().position(|id| *id == f.id).unwrap_or(0);
-            let uri = f.found_in.first().cloned().unwrap_or_else(|| outcome.target.clone());
+            let uri = f
+                .found_in
+                .first()
+                .cloned()
+                .unwrap_or_else(|| outcome.target.clone());
             let fixed = if f.fixed.is_empty() {
                 "no fixed version is known".to_owned()
             } else {
                 format!("fixed in {}", f.fixed.join(", "))
             };
+            let summary = f.summary.as_deref().unwrap_or("no summary");
+            let message = format!(
+                "{} {} is affected by {}: {summary}; {fixed}",
+                f.name, f.version, f.id
+            );
+            let print = fingerprint(&format!("{}|{}", f.id, f.purl));
             json!({
                 "ruleId": f.id,
                 "ruleIndex": index,
                 "level": sarif_level(f.severity),
-                "message": { "text": format!("{} {} is affected by {}: {}; {fixed}", f.name, f.version, f.id, f.summary.as_deref().unwrap_or("no summary")) },
+                "message": { "text": message },
                 "locations": [{
                     "physicalLocation": { "artifactLocation": { "uri": uri } },
                     "logicalLocations": [{ "fullyQualifiedName": f.purl, "kind": "package" }],
                 }],
-                "partialFingerprints": { "seawall/finding/v1": fingerprint(&format!("{}|{}", f.id, f.purl)) },
+                "partialFingerprints": { "seawall/finding/v1": print },
             })
         })
         .collect();
@@ -261,19 +276,31 @@ pub fn vex(outcome: &ScanOutcome) -> Value {
         "serialNumber": format!("urn:uuid:{}", uuid_shape(&serial)),
         "version": 1,
         "metadata": {
-            "tools": { "components": [{ "type": "application", "name": "seawall", "version": env!("CARGO_PKG_VERSION") }] },
+            "tools": { "components": [{
+                "type": "application",
+                "name": "seawall",
+                "version": env!("CARGO_PKG_VERSION"),
+            }] },
         },
         "vulnerabilities": vulnerabilities,
     })
 }
 
 fn vulnerability(f: &Finding, accepted: Option<&IgnoreRule>) -> Value {
+    let references: Vec<Value> = f
+        .aliases
+        .iter()
+        .map(|a| json!({ "id": a, "source": source_of(a, None) }))
+        .collect();
     let mut v = json!({
         "bom-ref": format!("{}#{}", f.id, f.purl),
         "id": f.id,
         "source": source_of(&f.id, f.url.as_deref()),
-        "references": f.aliases.iter().map(|a| json!({ "id": a, "source": source_of(a, None) })).collect::<Vec<_>>(),
-        "affects": [{ "ref": f.purl, "versions": [{ "version": f.version, "status": "affected" }] }],
+        "references": references,
+        "affects": [{
+            "ref": f.purl,
+            "versions": [{ "version": f.version, "status": "affected" }],
+        }],
     });
     if let Some(summary) = &f.summary {
         v["description"] = json!(summary);
@@ -281,7 +308,12 @@ fn vulnerability(f: &Finding, accepted: Option<&IgnoreRule>) -> Value {
     if !f.fixed.is_empty() {
         v["recommendation"] = json!(format!("upgrade to {}", f.fixed.join(" or ")));
     }
-    let mut rating = json!({ "severity": if f.severity == Severity::None { "unknown" } else { f.severity.as_str() } });
+    let severity = if f.severity == Severity::None {
+        "unknown"
+    } else {
+        f.severity.as_str()
+    };
+    let mut rating = json!({ "severity": severity });
     if let Some(c) = &f.cvss {
         rating["score"] = json!(c.score);
         rating["vector"] = json!(c.vector);

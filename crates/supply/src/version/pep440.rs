@@ -35,6 +35,16 @@ enum LocalPart {
     Number(u64),
 }
 
+/// The tuple versions are ordered by: epoch, release, pre, post, dev, local.
+type SortKey<'a> = (
+    u64,
+    &'a [u64],
+    Bound<(PreKind, u64)>,
+    Bound<u64>,
+    Bound<u64>,
+    &'a [LocalPart],
+);
+
 /// Where a version sits in the suffix order, for the comparison key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Bound<T> {
@@ -114,16 +124,7 @@ impl Pep440 {
     /// The comparison key. A bare dev release (`1.0.dev1`) sorts before every pre-release of
     /// the same release; a missing pre part sorts after every pre-release; a missing post part
     /// before every post release; a missing dev part after every dev release.
-    fn key(
-        &self,
-    ) -> (
-        u64,
-        &[u64],
-        Bound<(PreKind, u64)>,
-        Bound<u64>,
-        Bound<u64>,
-        &[LocalPart],
-    ) {
+    fn key(&self) -> SortKey<'_> {
         let pre = match (self.pre, self.post, self.dev) {
             (None, None, Some(_)) => Bound::Below,
             (None, _, _) => Bound::Above,
