@@ -46,7 +46,7 @@ pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseE
             )));
         }
     }
-    let dev_only = manifest.map(dev_only_names).unwrap_or_default();
+    let (manifest_package, dev_only) = manifest.map(dev_only_names).unwrap_or_default();
 
     // Components, and the index that resolves dependency entries to them.
     let mut components = Vec::with_capacity(lock.package.len());
@@ -62,7 +62,7 @@ pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseE
         let Some(from) = components.get(i).map(Component::key) else {
             continue;
         };
-        let is_root = p.source.is_none();
+        let described = p.source.is_none() && manifest_package.as_deref() == Some(p.name.as_str());
         for dep in &p.dependencies {
             let Some(j) = resolve(dep, &lock.package, &by_name) else {
                 return Err(ParseError::whole(format!(
@@ -74,7 +74,7 @@ pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseE
                 continue;
             };
             let dep_name = dep.split(' ').next().unwrap_or(dep);
-            let scope = if is_root && dev_only.by_name.contains_key(dep_name) {
+            let scope = if described && dev_only.by_name.contains_key(dep_name) {
                 Scope::Dev
             } else {
                 Scope::Runtime
@@ -183,38 +183,44 @@ fn resolve(dep: &str, packages: &[Package], by_name: &BTreeMap<&str, Vec<usize>>
     })
 }
 
-/// Names a `Cargo.toml` lists only as dev-dependencies (in `[dev-dependencies]` and its
-/// target-specific forms), so that edges from the root to them are dev edges.
-fn dev_only_names(manifest: &str) -> DirectDeps {
+/// The crates a `Cargo.toml` names only as dev-dependencies (in `[dev-dependencies]` and
+/// its `[target.*]` forms), by their real name (`package = "..."` renames), and the name of
+/// the package the manifest describes: its edges to those crates are dev edges. Other
+/// members' manifests are not read, so their dev-dependencies count as run time (the
+/// cautious side: a dev-only crate may be reported as shipped, never the reverse).
+fn dev_only_names(manifest: &str) -> (Option<String>, DirectDeps) {
     let Ok(doc) = toml::from_str::<toml::Table>(manifest) else {
-        return DirectDeps::default();
+        return (None, DirectDeps::default());
     };
+    let package = doc
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(toml::Value::as_str);
+    let mut tables = vec![&doc];
+    if let Some(targets) = doc.get("target").and_then(toml::Value::as_table) {
+        tables.extend(targets.values().filter_map(toml::Value::as_table));
+    }
     let mut deps = DirectDeps::default();
-    let mut tables: Vec<(&toml::Table, Scope)> = Vec::new();
-    let mut collect = |t: &'_ toml::Table| {
+    for t in tables {
         for (key, scope) in [
             ("dependencies", Scope::Runtime),
             ("build-dependencies", Scope::Runtime),
             ("dev-dependencies", Scope::Dev),
         ] {
-            if let Some(table) = t.get(key).and_then(toml::Value::as_table) {
-                for name in table.keys() {
-                    deps.add(name, scope);
-                }
+            let Some(table) = t.get(key).and_then(toml::Value::as_table) else {
+                continue;
+            };
+            for (name, spec) in table {
+                let real = spec
+                    .get("package")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or(name);
+                deps.add(real, scope);
             }
         }
-    };
-    collect(&doc);
-    if let Some(targets) = doc.get("target").and_then(toml::Value::as_table) {
-        for t in targets.values().filter_map(toml::Value::as_table) {
-            tables.push((t, Scope::Runtime));
-        }
-    }
-    for (t, _) in tables {
-        collect(t);
     }
     deps.by_name.retain(|_, s| *s == Scope::Dev);
-    deps
+    (package.map(str::to_string), deps)
 }
 
 #[cfg(test)]
@@ -231,6 +237,24 @@ mod tests {
                 reference: Some("tag=v1.2".into()),
                 commit: Some("0123abc".into()),
             }
+        );
+    }
+
+    #[test]
+    fn only_the_described_package_gets_dev_edges_from_its_manifest() {
+        let lock = "[[package]]\nname = \"a\"\nversion = \"1.0.0\"\ndependencies = [\"x\"]\n\n\
+                    [[package]]\nname = \"b\"\nversion = \"1.0.0\"\ndependencies = [\"x\"]\n\n\
+                    [[package]]\nname = \"x\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n";
+        let manifest = "[package]\nname = \"a\"\n[dev-dependencies]\nrenamed = { package = \"x\", version = \"1\" }\n";
+        let p = parse(lock, Some(manifest)).unwrap();
+        let scopes: Vec<(String, Scope)> =
+            p.edges.iter().map(|e| (e.from.clone(), e.scope)).collect();
+        assert_eq!(
+            scopes,
+            vec![
+                ("pkg:cargo/a@1.0.0".into(), Scope::Dev),
+                ("pkg:cargo/b@1.0.0".into(), Scope::Runtime)
+            ]
         );
     }
 

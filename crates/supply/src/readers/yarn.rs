@@ -256,7 +256,7 @@ fn parse_classic(text: &str) -> Result<Vec<Entry>, ParseError> {
                     block = match unquote(name).as_str() {
                         "dependencies" => Some(Scope::Runtime),
                         "optionalDependencies" => Some(Scope::Optional),
-                        _ => Some(Scope::Dev).filter(|_| false),
+                        _ => None,
                     };
                     continue;
                 }
