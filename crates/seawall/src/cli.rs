@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// an embedded store; `seawall server` and `seawall proxy` run them apart. The other commands
 /// administer users, sign in, check policies and audit logs, and build and scan SBOMs.
 #[derive(Debug, Parser)]
-#[command(name = "seawall", version, propagate_version = true)]
+#[command(name = "seawall", version)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -62,8 +62,11 @@ pub enum Command {
     /// Check or export the tamper-evident audit log.
     #[command(subcommand, name = "audit-log")]
     AuditLog(AuditLogCommand),
-    /// Write a software bill of materials (CycloneDX or SPDX) for a source tree.
-    Sbom(seawall_supply::cli::sbom::SbomArgs),
+    /// Write a software bill of materials (CycloneDX or SPDX) for a source tree, or push one
+    /// to the control plane (`seawall sbom push`).
+    Sbom(SbomCommand),
+    /// List the vulnerability findings the control plane holds for pushed SBOMs.
+    Findings(FindingsArgs),
     /// Match an SBOM or a source tree against the imported advisories.
     Scan(seawall_supply::cli::scan::ScanArgs),
     /// Manage the local vulnerability advisory index.
@@ -190,4 +193,80 @@ pub enum AuditLogCommand {
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SbomCommand {
+    #[command(subcommand)]
+    pub push: Option<SbomSubcommand>,
+    #[command(flatten)]
+    pub generate: Option<seawall_supply::cli::sbom::SbomArgs>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SbomSubcommand {
+    /// Store an SBOM on the control plane (signed in with `seawall login`, as an admin); it is
+    /// matched against the advisories now and again whenever advisories change.
+    Push(SbomPushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SbomPushArgs {
+    /// The CycloneDX or SPDX JSON file (`-` for standard input).
+    pub file: PathBuf,
+    /// The project the SBOM belongs to.
+    #[arg(long)]
+    pub project: String,
+    /// The version (or build) of the project.
+    #[arg(long = "project-version", value_name = "VERSION")]
+    pub version: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// Only this project.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sbom_takes_a_path_or_push() {
+        let c = Cli::try_parse_from(["seawall", "sbom", "."]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Sbom(SbomCommand {
+                push: None,
+                generate: Some(_)
+            })
+        ));
+        let c = Cli::try_parse_from([
+            "seawall",
+            "sbom",
+            "push",
+            "x.json",
+            "--project",
+            "p",
+            "--project-version",
+            "1",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Sbom(SbomCommand { push: Some(_), .. })
+        ));
+    }
 }

@@ -41,6 +41,8 @@ pub enum RunError {
     Gateway(String),
     #[error("{0}")]
     Access(#[from] crate::access::AccessSetupError),
+    #[error("advisory index: {0}")]
+    Supply(String),
     #[error("cannot listen on `{addr}` ({what}): {source}")]
     Bind {
         addr: SocketAddr,
@@ -120,6 +122,7 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
         config: config.clone(),
         policies: policies.clone(),
         changed: changed.clone(),
+        supply: supply_state(&state)?,
     };
     let api_tls = tls::server_config(&cert)?;
     tokio::spawn(crate::serve::serve(
@@ -170,6 +173,18 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = state.audit.flush();
     Ok(())
+}
+
+fn supply_state(state: &State) -> Result<crate::api::supply::SupplyState, RunError> {
+    let path = state.data_dir.join("advisories.db");
+    let index = seawall_supply::advisory::AdvisoryIndex::open(&path)
+        .map_err(|e| RunError::Supply(e.to_string()))?;
+    Ok(crate::api::supply::SupplyState {
+        store: state.store.clone(),
+        index: Arc::new(std::sync::Mutex::new(index)),
+        events: Arc::new(LogEvents),
+        clock: state.clock.clone(),
+    })
 }
 
 fn start_identity(state: &State) -> Result<IdentityService, RunError> {

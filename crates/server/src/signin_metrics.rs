@@ -34,7 +34,11 @@ impl MeteredSignIn {
             "Sign-in steps by step and outcome (ok, or the error kind)",
             steps.clone(),
         );
-        registry.register("seawall_tokens_issued", "Access tokens issued", tokens.clone());
+        registry.register(
+            "seawall_tokens_issued",
+            "Access tokens issued",
+            tokens.clone(),
+        );
         Self {
             inner,
             steps,

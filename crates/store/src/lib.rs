@@ -12,6 +12,9 @@ pub mod audit;
 pub mod identity;
 pub mod meta;
 pub mod sqlite;
+pub mod supply;
+
+pub use supply::{FindingRow, SbomRow, SupplyRepo};
 
 pub use audit::{AuditRepo, StoredAuditRecord};
 pub use identity::IdentityRepo;
@@ -41,6 +44,6 @@ pub enum StoreError {
 }
 
 /// Everything the control plane stores.
-pub trait Store: MetaRepo + AuditRepo + IdentityRepo + Send + Sync + 'static {}
+pub trait Store: MetaRepo + AuditRepo + IdentityRepo + SupplyRepo + Send + Sync + 'static {}
 
-impl<T: MetaRepo + AuditRepo + IdentityRepo + Send + Sync + 'static> Store for T {}
+impl<T: MetaRepo + AuditRepo + IdentityRepo + SupplyRepo + Send + Sync + 'static> Store for T {}

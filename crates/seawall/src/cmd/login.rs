@@ -77,6 +77,24 @@ pub fn login(args: LoginArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let creds = fresh_credentials()?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "access_token": creds.access_token.expose(),
+                "expires_at": creds.expires_at,
+            })
+        );
+    } else {
+        println!("{}", creds.access_token.expose());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The saved sign-in with an access token good for at least 30 s, refreshing it (under the
+/// file lock) when needed.
+fn fresh_credentials() -> anyhow::Result<Credentials> {
     let path = credentials_path()?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -114,18 +132,40 @@ pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
         file.write_all(&body)?;
         file.sync_all()?;
     }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "access_token": creds.access_token.expose(),
-                "expires_at": creds.expires_at,
-            })
-        );
-    } else {
-        println!("{}", creds.access_token.expose());
+    Ok(creds)
+}
+
+/// Sends `body` to the signed-in control plane with the saved access token.
+pub fn authorized_request(
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> anyhow::Result<serde_json::Value> {
+    let creds = fresh_credentials()?;
+    let client = Client::new(&creds.server, creds.ca.as_deref())?;
+    let url = format!("{}{path}", client.base);
+    let req = client.agent.request(method, &url).set(
+        "Authorization",
+        &format!("Bearer {}", creds.access_token.expose()),
+    );
+    let result = match body {
+        Some(b) => req.set("Content-Type", "application/json").send_bytes(b),
+        None => req.call(),
+    };
+    match result {
+        Ok(resp) => resp
+            .into_json()
+            .with_context(|| format!("`{url}` answered with unexpected JSON")),
+        Err(ureq::Error::Status(code, resp)) => {
+            let body: serde_json::Value = resp.into_json().unwrap_or_default();
+            let msg = body
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("refused");
+            anyhow::bail!("`{url}` refused the request ({code}): {msg}")
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot reach `{url}`: {e}")),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn second_factor(

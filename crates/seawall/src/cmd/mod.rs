@@ -3,6 +3,7 @@
 mod audit_log;
 mod login;
 mod policy;
+mod supply;
 mod up;
 mod user;
 
@@ -36,7 +37,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             login::login(a, &data_dir)
         }
         Command::Token(a) => login::token(a),
-        Command::Sbom(a) => Ok(seawall_supply::cli::sbom::run(&a)),
+        Command::Sbom(c) => supply::sbom(c),
+        Command::Findings(a) => supply::findings(a),
         Command::Scan(a) => Ok(seawall_supply::cli::scan::run(&a)),
         Command::Advisories(crate::cli::AdvisoriesCommand::Import(a)) => {
             Ok(seawall_supply::cli::advisories::run(&a))

@@ -41,6 +41,15 @@ struct Admin {
     ctx: AdminContext,
 }
 
+/// Checks that the request carries an access token of a member of `admins`.
+pub(super) fn require_admin(
+    s: &ApiState,
+    peer: Option<Extension<PeerAddr>>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    admin(s, peer, headers).map(|_| ())
+}
+
 fn admin(
     s: &ApiState,
     peer: Option<Extension<PeerAddr>>,

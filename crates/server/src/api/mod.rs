@@ -11,6 +11,7 @@
 
 mod admin;
 mod auth;
+pub mod supply;
 mod sync;
 
 use crate::serve::PeerAddr;
@@ -36,6 +37,8 @@ pub struct ApiState {
     pub policies: Arc<arc_swap::ArcSwap<PolicySnapshot>>,
     /// Wakes long-polling gateways when something changed.
     pub changed: Arc<tokio::sync::Notify>,
+    /// SBOMs, advisories and findings.
+    pub supply: supply::SupplyState,
 }
 
 /// The current policy files and their version.
@@ -69,6 +72,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/gateway/sync", get(sync::sync))
         .merge(admin::routes())
+        .merge(supply::routes())
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -121,6 +125,7 @@ pub enum ApiError {
     BadRequest(String),
     Forbidden(&'static str),
     NotFound(String),
+    Store(String),
     Internal,
 }
 
@@ -154,6 +159,15 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (400, "bad_request".into(), m.clone(), None),
             ApiError::Forbidden(m) => (403, "forbidden".into(), (*m).into(), None),
             ApiError::NotFound(m) => (404, "not_found".into(), m.clone(), None),
+            ApiError::Store(m) => {
+                tracing::warn!(error = %m, "store error");
+                (
+                    503,
+                    "unavailable".into(),
+                    "the store is unavailable".into(),
+                    None,
+                )
+            }
             ApiError::Internal => (500, "internal".into(), "internal error".into(), None),
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0001_meta_audit.sql"),
     ),
     (2, "identity", include_str!("migrations/0002_identity.sql")),
+    (3, "supply", include_str!("migrations/0003_supply.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

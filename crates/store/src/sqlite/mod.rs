@@ -8,6 +8,7 @@ mod audit;
 mod identity;
 mod meta;
 mod migrations;
+mod supply;
 
 use crate::StoreError;
 use rusqlite::Connection;
