@@ -405,6 +405,9 @@ class Seawall:
 
     def api(self, method: str, path: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", 15)
+        # Explicitly: requests lets REQUESTS_CA_BUNDLE from the environment override a
+        # session's `verify`, and some machines set it.
+        kw.setdefault("verify", str(self.cert))
         return self.session().request(method, self.server_url + path, **kw)
 
     def ssl_context(self) -> ssl.SSLContext:
