@@ -13,8 +13,9 @@ from conftest import POLICIES, gateway_config
 from harness import Seawall, Upstream
 
 ACCESS_TTL = 2
-# Clock-skew leeway a verifier may reasonably allow past `exp`.
-MAX_LEEWAY = 30
+# Clock-skew leeway a verifier may reasonably allow past `exp` (Seawall allows 30 s; `exp` is
+# in whole seconds), plus the polling.
+MAX_LEEWAY = 35
 
 
 @pytest.fixture(scope="module")
