@@ -182,7 +182,7 @@ impl GeoResolver {
             }
             entries.push((net.trunc(), country.clone()));
         }
-        entries.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0.prefix_len()));
         Ok(Self(Source::Cidr(Arc::new(entries))))
     }
 
