@@ -1,18 +1,33 @@
 //! Logging set-up: `tracing` to stderr, human-readable or JSON lines.
+//!
+//! The format and filter come from `--log-format` / `--log-level`, else from the `[log]`
+//! section of the configuration (file and `SEAWALL_LOG__*` variables); `SEAWALL_LOG` (a
+//! `tracing` filter) overrides the level.
 
 use crate::cli::GlobalArgs;
+use seawall_core::config::Config;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `SEAWALL_LOG` (a `tracing` filter) overrides `--log-level`.
+/// Installs the global subscriber.
 pub fn init(global: &GlobalArgs) {
+    // A configuration error is reported by the command itself, with its exit code; here the
+    // defaults stand in.
+    let log = Config::load(global.config.as_deref())
+        .map(|c| c.log)
+        .unwrap_or_default();
+    let level = global.log_level.clone().unwrap_or(log.level);
+    let format = global.log_format.clone().unwrap_or(log.format);
     let filter = EnvFilter::try_from_env("SEAWALL_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(global.log_level.as_deref().unwrap_or("info")));
+        .or_else(|_| EnvFilter::try_new(&level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if global.log_format.as_deref() == Some("json") {
+    if format == "json" {
         let _ = builder.json().flatten_event(true).try_init();
     } else {
-        let _ = builder.with_target(false).try_init();
+        use std::io::IsTerminal;
+        let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let _ = builder.with_target(false).with_ansi(ansi).try_init();
     }
 }
