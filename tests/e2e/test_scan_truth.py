@@ -32,14 +32,17 @@ def osv_affected(version: Version, affected: dict) -> bool:
         try:
             events = sorted(
                 r["events"],
-                key=lambda e: Version("0") if e.get("introduced") == "0" else Version(next(iter(e.values()))),
+                key=lambda e: Version("0")
+                if e.get("introduced") == "0"
+                else Version(next(iter(e.values()))),
             )
         except InvalidVersion:
             continue
         hit = False
         for e in events:
-            if "introduced" in e and (e["introduced"] == "0" or version >= Version(e["introduced"])):
-                hit = True
+            if "introduced" in e:
+                if e["introduced"] == "0" or version >= Version(e["introduced"]):
+                    hit = True
             elif "fixed" in e and version >= Version(e["fixed"]):
                 hit = False
             elif "last_affected" in e and version > Version(e["last_affected"]):
@@ -68,14 +71,20 @@ def pypa_cases() -> list[tuple[str, str, str, bool]]:
                     parsed = Version(v)
                 except InvalidVersion:
                     continue
-                cases.append((rec["id"], name, v, osv_affected(parsed, a)))
+                # A withdrawn record affects nothing (OSV schema, `withdrawn`).
+                expected = not rec.get("withdrawn") and osv_affected(parsed, a)
+                cases.append((rec["id"], name, v, expected))
     return cases
+
+
+def purl_of(name: str, version: str) -> str:
+    return f"pkg:pypi/{name}@{version}"
 
 
 def test_pypi_verdicts_agree_with_packaging(db, tmp_path):
     cases = pypa_cases()
     assert len(cases) > 500
-    purls = sorted({f"pkg:pypi/{name}@{v}" for _, name, v, _ in cases})
+    purls = sorted({purl_of(name, v) for _, name, v, _ in cases})
     report = scan_json(db, cyclonedx(tmp_path / "bom.json", purls))
     flagged = set()
     for f in report["findings"]:
@@ -83,9 +92,7 @@ def test_pypi_verdicts_agree_with_packaging(db, tmp_path):
             flagged.add((adv, f["purl"]))
     wrong = []
     for rid, name, v, expected in cases:
-        # Our purls carry PEP 503 names; the finding's purl is the component's own.
-        hits = {p for a, p in flagged if a == rid and p.split("@")[0].lower().replace("_", "-") == f"pkg:pypi/{name}".lower().replace("_", "-")}
-        got = any(p.endswith("@" + v) for p in hits)
+        got = any(a == rid and p == purl_of(name, v) for a, p in flagged)
         if got != expected:
             wrong.append(f"{rid} {name} {v}: seawall {got}, packaging {expected}")
     assert not wrong, f"{len(wrong)} of {len(cases)} differ:\n" + "\n".join(wrong[:40])
@@ -104,5 +111,8 @@ def test_cvss_scores_agree_with_the_cvss_package(db, tmp_path):
     assert len(scored) > 20
     for f in scored:
         vector = f["cvss"]["vector"]
-        ref = CVSS4(vector).base_score if vector.startswith("CVSS:4.0/") else CVSS3(vector).scores()[0]
+        if vector.startswith("CVSS:4.0/"):
+            ref = CVSS4(vector).base_score
+        else:
+            ref = CVSS3(vector).scores()[0]
         assert float(f["cvss"]["score"]) == float(ref), vector

@@ -228,6 +228,13 @@ impl AdvisoryIndex {
         source: &str,
         report: &mut ImportReport,
     ) -> Result<(), IndexError> {
+        let previous = self.stamp(&record.id)?;
+        if let Some(previous) = &previous {
+            if !is_later(&record.modified, &previous.modified) {
+                report.unchanged += 1;
+                return Ok(());
+            }
+        }
         // A range we cannot evaluate is kept out of matching; say so rather than stay quiet.
         for (ecosystem, _, affected) in record.packages() {
             for e in CompiledAffected::compile(ecosystem, affected).1 {
@@ -236,13 +243,6 @@ impl AdvisoryIndex {
                     id: Some(record.id.clone()),
                     message: format!("range not evaluated: {e}"),
                 });
-            }
-        }
-        let previous = self.stamp(&record.id)?;
-        if let Some(previous) = &previous {
-            if !is_later(&record.modified, &previous.modified) {
-                report.unchanged += 1;
-                return Ok(());
             }
         }
         self.put(&record)?;
