@@ -313,7 +313,10 @@ class Seawall:
 
     @property
     def cert(self) -> Path:
-        return self.data_dir / "tls" / "cert.pem"
+        """The certificate to trust for this instance: the local CA that issued the server
+        certificate (`tls/ca.pem`) when there is one, else the self-signed `tls/cert.pem`."""
+        ca = self.data_dir / "tls" / "ca.pem"
+        return ca if ca.exists() else self.data_dir / "tls" / "cert.pem"
 
     def up_args(self) -> list[str]:
         args = [str(self.bin), "up", "--data-dir", str(self.data_dir),
