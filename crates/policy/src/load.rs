@@ -77,6 +77,17 @@ fn parse_file<'a>(
         ));
         return None;
     }
+    if let Some(too_complex) = scan::check_complexity(text) {
+        diagnostics.push(Diagnostic::at_offset(
+            name,
+            text,
+            too_complex.offset,
+            Severity::Error,
+            too_complex.message,
+            Some("split the policy, or use a set: `[\"a\", \"b\"].contains(x)`".into()),
+        ));
+        return None;
+    }
     let set = match PolicySet::from_str(text) {
         Ok(set) => set,
         Err(errors) => {

@@ -232,3 +232,24 @@ fn every_message_is_one_lowercase_line() {
         assert!(!first.is_uppercase(), "{d}");
     }
 }
+
+#[test]
+fn readme_examples_are_valid_policies() {
+    let readme = include_str!("../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```cedar\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 5);
+    let files: Vec<(String, &str)> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("readme-{i}.cedar"), *b))
+        .collect();
+    let engine = PolicyEngine::from_sources(files.iter().map(|(n, t)| (n.as_str(), *t)));
+    match engine {
+        Ok(engine) => assert!(engine.warnings().is_empty(), "{:?}", engine.warnings()),
+        Err(e) => panic!("{e}"),
+    }
+}
