@@ -299,10 +299,7 @@ fn context(zone: &Zone, facts: &RequestFacts<'_>) -> Option<Context> {
     ])
     .ok()?;
     Context::from_pairs([
-        (
-            "ip".to_owned(),
-            RestrictedExpression::new_ip(facts.ip.to_string()),
-        ),
+        ("ip".to_owned(), ip_expression(facts.ip)),
         ("country".to_owned(), string(facts.country.unwrap_or("ZZ"))),
         (
             "hour".to_owned(),
