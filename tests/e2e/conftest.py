@@ -8,6 +8,7 @@ Cedar policies the tests exercise:
 - `/app/...`    route `app`: members of group `eng` only;
 - `/open/...`   route `open`: any signed-in user;
 - `/device/...` route `device`: only from a device whose posture is `compliant`;
+- `/sensitive/...` route `sensitive`: anyone, with a second factor at most 5 s old (step-up);
 - any route: refused when the client's country is `KP` (203.0.113.0/24 in `geo.cidr`,
   reported through `X-Forwarded-For` by the trusted proxy 127.0.0.1).
 
@@ -40,6 +41,17 @@ permit (principal, action, resource == Route::"open");
 @id("device-needs-compliant-device")
 permit (principal, action, resource == Route::"device")
 when { context.device.posture == "compliant" };
+
+// The sensitive route needs a second factor from the last 5 seconds: older, the user is
+// sent to verify it again (step-up).
+@id("anyone-uses-sensitive")
+permit (principal, action, resource == Route::"sensitive");
+
+@id("sensitive-needs-fresh-mfa")
+@reason("stale_mfa")
+@step_up("true")
+forbid (principal, action, resource == Route::"sensitive")
+when { context.mfa_age > 5 };
 
 // Nothing from a blocked country.
 @id("no-blocked-country")
@@ -75,6 +87,11 @@ upstream = "{upstream.url}"
 [[route]]
 name = "device"
 path_prefix = "/device"
+upstream = "{upstream.url}"
+
+[[route]]
+name = "sensitive"
+path_prefix = "/sensitive"
 upstream = "{upstream.url}"
 {extra}
 """

@@ -256,8 +256,11 @@ class Seawall:
         env: dict[str, str] | None = None,
         demo: bool = False,
         policies: dict[str, str] | None = None,
+        role: str = "up",
     ) -> None:
         self.bin = seawall_bin()
+        # `up` (all in one), `server` (control plane) or `proxy` (gateway alone).
+        self.role = role
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.policy_dir = workdir / "policies"
@@ -319,7 +322,7 @@ class Seawall:
         return ca if ca.exists() else self.data_dir / "tls" / "cert.pem"
 
     def up_args(self) -> list[str]:
-        args = [str(self.bin), "up", "--data-dir", str(self.data_dir),
+        args = [str(self.bin), self.role, "--data-dir", str(self.data_dir),
                 "--config", str(self.config_path)]
         if self.demo:
             args.append("--demo")
