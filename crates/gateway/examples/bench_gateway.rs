@@ -103,6 +103,10 @@ async fn main() {
         PostureVerifier::default(),
         BehaviourTracker::new(RiskEngine::default(), 1000),
     );
+    if listen == "--measure" {
+        measure(&authorizer);
+        return;
+    }
     let listener = tokio::net::TcpListener::bind(&listen).await.expect("bind");
     let gateway = Gateway::new(GatewayParts {
         gateway: GatewayConfig {
@@ -136,6 +140,51 @@ async fn main() {
         .serve(listener, None, std::future::pending())
         .await
         .expect("serve");
+}
+
+/// Prints the cost of each per-request step, for finding where time goes.
+fn measure(authorizer: &PolicyAuthorizer) {
+    use seawall_gateway::Authorize;
+    let now = SystemClock.now();
+    let verifier = Tokens(verifier());
+    let token = access_token(now);
+    let n = 20_000u32;
+    let t = std::time::Instant::now();
+    let mut principal = None;
+    for _ in 0..n {
+        principal = Some(verifier.verify_access(&token, now).expect("token"));
+    }
+    println!("verify_access (cached): {:?}", t.elapsed() / n);
+    let principal = principal.expect("principal");
+    let request = seawall_gateway::AccessRequest {
+        principal: &principal,
+        method: "GET",
+        route: "bench",
+        host: "127.0.0.1",
+        path: "/",
+        ip: "127.0.0.1".parse().expect("ip"),
+        now,
+        device_cert: None,
+        posture_assertion: None,
+    };
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let d = authorizer.decide(&request);
+        assert_eq!(d.verdict, seawall_gateway::Verdict::Allow, "{d:?}");
+    }
+    println!("decide: {:?}", t.elapsed() / n);
+    let signer =
+        seawall_gateway::AssertionSigner::new(AssertionKey::from_bytes(&[1; 32]), "x", 120);
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = signer.sign(&principal, "bench", &["eng".to_string()], now, now + 60);
+    }
+    println!("assertion sign: {:?}", t.elapsed() / n);
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = signer.assertion(&principal, "bench", &["eng".to_string()], now);
+    }
+    println!("assertion cached: {:?}", t.elapsed() / n);
 }
 
 /// The benchmark signs nobody in.

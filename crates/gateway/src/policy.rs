@@ -4,22 +4,32 @@
 //! For each request it resolves the client's country (geo database or CIDR table), the device
 //! (a verified mTLS certificate, else a signed posture assertion, else unknown) and the
 //! behavioural risk (this user's own history), then asks the policy engine.
+//!
+//! The engine is pure: the same facts give the same decision. Its facts change at most once a
+//! second (the clock is read in whole seconds, and the time-of-day and MFA-age attributes derive
+//! from it), so decisions are memoised for the current second under the complete set of facts
+//! as key. This keeps a Cedar evaluation (tens of microseconds) off most requests of a busy
+//! client without ever answering from facts that differ in any way.
 
 use crate::access::{AccessDecision, AccessRequest, Authorize, ContextSummary, Verdict};
 use arc_swap::ArcSwap;
 use seawall_policy::device::{device_from_certificate, PostureVerifier};
 use seawall_policy::geo::GeoResolver;
 use seawall_policy::risk::{BehaviourTracker, Sighting};
-use seawall_policy::{DeviceFacts, Outcome, PolicyEngine, RequestFacts, Zone};
+use seawall_policy::{Decision, DeviceFacts, Outcome, PolicyEngine, RequestFacts, Zone};
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// The policy engine and the signals it decides with. Its policies can be swapped while
 /// requests are being decided.
 pub struct PolicyAuthorizer {
-    engine: ArcSwap<PolicyEngine>,
+    engine: ArcSwap<Current>,
+    generations: AtomicU64,
+    memo: Mutex<Memo>,
     groups: ArcSwap<BTreeSet<String>>,
     zone: Zone,
     geo: GeoResolver,
@@ -30,7 +40,7 @@ pub struct PolicyAuthorizer {
 impl std::fmt::Debug for PolicyAuthorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyAuthorizer")
-            .field("policies", &self.engine.load().policy_count())
+            .field("policies", &self.engine.load().engine.policy_count())
             .finish_non_exhaustive()
     }
 }
@@ -48,11 +58,16 @@ impl PolicyAuthorizer {
         let engine = engine.with_zone(zone.clone());
         Self {
             groups: ArcSwap::from_pointee(engine.groups_mentioned().clone()),
-            engine: ArcSwap::from_pointee(engine),
+            engine: ArcSwap::from_pointee(Current {
+                engine: Arc::new(engine),
+                generation: 0,
+            }),
             zone,
             geo,
             posture,
             tracker: Mutex::new(tracker),
+            generations: AtomicU64::new(0),
+            memo: Mutex::new(Memo::default()),
         }
     }
 
@@ -61,12 +76,19 @@ impl PolicyAuthorizer {
         let engine = engine.with_zone(self.zone.clone());
         self.groups
             .store(Arc::new(engine.groups_mentioned().clone()));
-        self.engine.store(Arc::new(engine));
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        self.engine.store(Arc::new(Current {
+            engine: Arc::new(engine),
+            generation,
+        }));
+        if let Ok(mut memo) = self.memo.lock() {
+            memo.clear();
+        }
     }
 
     /// The policies in force.
     pub fn engine(&self) -> Arc<PolicyEngine> {
-        self.engine.load_full()
+        self.engine.load().engine.clone()
     }
 
     fn device(&self, request: &AccessRequest<'_>) -> DeviceFacts {
@@ -111,7 +133,25 @@ impl Authorize for PolicyAuthorizer {
             device: &device,
             risk: &risk,
         };
-        let decision = self.engine.load().decide(&facts);
+        let current = self.engine.load();
+        let key = memo_key(&facts);
+        let generation = current.generation;
+        let remembered = self
+            .memo
+            .lock()
+            .ok()
+            .and_then(|m| m.get(request.now, generation, &key));
+        let decision = match remembered {
+            Some(d) => d,
+            None => {
+                let d = Arc::new(current.engine.decide(&facts));
+                if let Ok(mut m) = self.memo.lock() {
+                    m.put(request.now, generation, key, d.clone());
+                }
+                d
+            }
+        };
+        let decision = Decision::clone(&decision);
         AccessDecision {
             verdict: match decision.outcome {
                 Outcome::Allow => Verdict::Allow,
@@ -137,6 +177,78 @@ impl Authorize for PolicyAuthorizer {
     fn groups_mentioned(&self) -> Arc<BTreeSet<String>> {
         self.groups.load_full()
     }
+}
+
+/// The policies in force, numbered so that decisions of older ones are never reused.
+struct Current {
+    engine: Arc<PolicyEngine>,
+    generation: u64,
+}
+
+/// Most decisions remembered within one second.
+const MEMO_CAPACITY: usize = 4096;
+
+/// Decisions of the current second, keyed by every fact they were made from.
+#[derive(Default)]
+struct Memo {
+    second: i64,
+    generation: u64,
+    decisions: HashMap<Vec<u8>, Arc<Decision>>,
+}
+
+impl Memo {
+    fn get(&self, now: i64, generation: u64, key: &[u8]) -> Option<Arc<Decision>> {
+        if self.second != now || self.generation != generation {
+            return None;
+        }
+        self.decisions.get(key).cloned()
+    }
+
+    fn put(&mut self, now: i64, generation: u64, key: Vec<u8>, decision: Arc<Decision>) {
+        if self.second != now
+            || self.generation != generation
+            || self.decisions.len() >= MEMO_CAPACITY
+        {
+            self.decisions.clear();
+            self.second = now;
+            self.generation = generation;
+        }
+        self.decisions.insert(key, decision);
+    }
+
+    fn clear(&mut self) {
+        self.decisions.clear();
+    }
+}
+
+/// Every fact of `facts`, each length-prefixed so that no two fact sets share a key.
+fn memo_key(facts: &RequestFacts<'_>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(256);
+    let mut put = |bytes: &[u8]| {
+        key.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        key.extend_from_slice(bytes);
+    };
+    put(facts.user.as_bytes());
+    for g in facts.groups {
+        put(g.as_bytes());
+    }
+    put(b"|");
+    put(facts.method.as_bytes());
+    put(facts.route.as_bytes());
+    put(facts.host.as_bytes());
+    put(facts.path.as_bytes());
+    put(facts.ip.to_string().as_bytes());
+    put(facts.country.unwrap_or("\0").as_bytes());
+    put(&facts.now.to_le_bytes());
+    put(&facts.mfa_time.unwrap_or(i64::MIN).to_le_bytes());
+    put(facts.device.id.as_deref().unwrap_or("\0").as_bytes());
+    put(facts.device.posture.as_str().as_bytes());
+    put(facts.device.source.as_str().as_bytes());
+    put(&[facts.risk.score]);
+    for r in &facts.risk.reasons {
+        put(r.as_str().as_bytes());
+    }
+    key
 }
 
 /// Re-reads `dir` every `interval` and loads its `*.cedar` files into `authorizer` when any
@@ -198,4 +310,69 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seawall_core::auth::Principal;
+    use seawall_core::ids::UserId;
+
+    fn authorizer(policy: &str) -> PolicyAuthorizer {
+        PolicyAuthorizer::new(
+            PolicyEngine::from_sources([("t.cedar", policy)]).unwrap(),
+            Zone::utc(),
+            GeoResolver::from_cidr(&Default::default()).unwrap(),
+            PostureVerifier::default(),
+            BehaviourTracker::new(seawall_policy::risk::RiskEngine::default(), 10),
+        )
+    }
+
+    fn principal(mfa_time: i64) -> Principal {
+        Principal {
+            user_id: UserId::from_stored("usr_a"),
+            username: "a".into(),
+            groups: vec!["eng".into()],
+            amr: vec![],
+            auth_time: mfa_time,
+            mfa_time,
+            session_id: None,
+            token_id: "t".into(),
+            issued_at: 0,
+            expires_at: i64::MAX,
+        }
+    }
+
+    fn decide(a: &PolicyAuthorizer, p: &Principal, path: &str, now: i64) -> Verdict {
+        a.decide(&AccessRequest {
+            principal: p,
+            method: "GET",
+            route: "r",
+            host: "h",
+            path,
+            ip: "192.0.2.1".parse().unwrap(),
+            now,
+            device_cert: None,
+            posture_assertion: None,
+        })
+        .verdict
+    }
+
+    #[test]
+    fn memoised_decisions_never_cross_a_change_of_facts_time_or_policies() {
+        let a = authorizer(
+            r#"permit (principal, action, resource) when { resource.path == "/ok" && context.mfa_age < 10 };"#,
+        );
+        let p = principal(1000);
+        assert_eq!(decide(&a, &p, "/ok", 1005), Verdict::Allow);
+        assert_eq!(decide(&a, &p, "/ok", 1005), Verdict::Allow);
+        assert_eq!(decide(&a, &p, "/other", 1005), Verdict::Deny);
+        // The same request a few seconds later: the MFA age has grown past the limit.
+        assert_eq!(decide(&a, &p, "/ok", 1010), Verdict::Deny);
+        a.set_engine(
+            PolicyEngine::from_sources([("t.cedar", "forbid (principal, action, resource);")])
+                .unwrap(),
+        );
+        assert_eq!(decide(&a, &p, "/ok", 1005), Verdict::Deny);
+    }
 }
