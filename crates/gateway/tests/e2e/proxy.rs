@@ -316,3 +316,65 @@ async fn metrics_count_requests_by_route_and_decisions_by_reason() {
     assert!(text.contains("outcome=\"allow\",reason=\"allowed\"} 1"));
     assert!(text.contains("seawall_gateway_upstream_latency_seconds_count{route=\"demo\"} 1"));
 }
+
+#[tokio::test]
+async fn https_upstream_is_reached_with_its_configured_ca_and_refused_without() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let h = start().await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), cert.cert.pem()).unwrap();
+    let tls = seawall_gateway::tls::server_config_from(
+        vec![cert.cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into()),
+        None,
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let user = req.headers().get("x-forwarded-user").cloned();
+                        let body = format!("tls upstream saw {:?}", user);
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from(body)),
+                        ))
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let route = |ca: Option<std::path::PathBuf>| seawall_core::config::RouteConfig {
+        name: "demo".into(),
+        host: None,
+        path_prefix: "/".into(),
+        upstream: format!("https://localhost:{port}"),
+        upstream_ca: ca,
+        strip_prefix: false,
+    };
+    let auth = format!("Bearer {}", h.token("alice", &["eng"], 0));
+
+    h.gateway
+        .set_routes(&[route(Some(ca_file.path().to_path_buf()))])
+        .unwrap();
+    let r = send(&url(&h, "/"), &[("authorization", &auth)], "GET", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "tls upstream saw Some(\"alice\")");
+
+    // With the system roots the self-signed upstream is not trusted.
+    h.gateway.set_routes(&[route(None)]).unwrap();
+    let r = send(&url(&h, "/"), &[("authorization", &auth)], "GET", "").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+}
