@@ -237,7 +237,10 @@ fn memo_key(facts: &RequestFacts<'_>) -> Vec<u8> {
     put(facts.route.as_bytes());
     put(facts.host.as_bytes());
     put(facts.path.as_bytes());
-    put(facts.ip.to_string().as_bytes());
+    match facts.ip {
+        std::net::IpAddr::V4(v4) => put(&v4.octets()),
+        std::net::IpAddr::V6(v6) => put(&v6.octets()),
+    }
     put(facts.country.unwrap_or("\0").as_bytes());
     put(&facts.now.to_le_bytes());
     put(&facts.mfa_time.unwrap_or(i64::MIN).to_le_bytes());

@@ -60,7 +60,7 @@ async fn proxy(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let browser = is_browser(req.method(), req.headers());
-    let rd = return_path(req.uri());
+    let rd = || return_path(req.uri());
     let check = Check {
         method: req.method().as_str(),
         route,
@@ -77,7 +77,7 @@ async fn proxy(
         } => (principal, decision, ip, bearer),
         Checked::Unauthenticated { bad } => {
             return if browser {
-                respond::to_page("sign-in", &rd)
+                respond::to_page("sign-in", &rd())
             } else {
                 respond::unauthorized(bad)
             };
@@ -86,7 +86,7 @@ async fn proxy(
     match decision.verdict {
         Verdict::Allow => {}
         Verdict::Deny => return respond::forbidden(&decision.reason),
-        Verdict::StepUp if browser => return respond::to_page("verify", &rd),
+        Verdict::StepUp if browser => return respond::to_page("verify", &rd()),
         Verdict::StepUp => return respond::insufficient_authentication(),
     }
     let groups = visible_groups(shared, &principal);
