@@ -4,7 +4,9 @@
 //! [`AdminContext`] of who asked, and audits the change. Changes that take rights away
 //! (disabling a user, removing a group member, resetting factors or a password) also revoke
 //! the user's current tokens, since a token carries its groups until it expires; the user
-//! refreshes or signs in again and gets tokens that reflect the change.
+//! refreshes or signs in again and gets tokens that reflect the change. Token times are whole
+//! seconds, so a token minted in the same second as such a revocation is refused too (fail
+//! closed); it works again from the next second.
 
 use crate::error::IdentityError;
 use crate::password;

@@ -775,6 +775,8 @@ impl IdentityService {
     }
 }
 
+/// The sign-in steps for the gateway's pages and the HTTP API. Each step runs on Tokio's
+/// blocking pool, so these must be awaited inside a Tokio runtime.
 #[async_trait::async_trait]
 impl SignInBackend for IdentityService {
     async fn password(

@@ -166,7 +166,7 @@ impl Verifier {
     /// Forgets revocations and remembered tokens that expired before `now`.
     pub fn prune(&self, now: i64) {
         write(&self.revocations).prune(now);
-        write(&self.cache).retain(|_, c| c.principal.expires_at + LEEWAY_SECS >= now);
+        write(&self.cache).retain(|_, c| c.principal.expires_at.saturating_add(LEEWAY_SECS) >= now);
     }
 
     /// Verifies a bearer access token at `now` (unix seconds).
@@ -255,7 +255,7 @@ impl Verifier {
     fn remember(&self, token: &str, kind: TokenKind, p: &Principal, now: i64) {
         let mut cache = write(&self.cache);
         if cache.len() >= CACHE_CAPACITY {
-            cache.retain(|_, c| c.principal.expires_at + LEEWAY_SECS >= now);
+            cache.retain(|_, c| c.principal.expires_at.saturating_add(LEEWAY_SECS) >= now);
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
