@@ -13,6 +13,38 @@
 //! file, line and column for `seawall policy check`.
 //!
 //! Everything here is a pure engine: it returns data and does not log.
+//!
+//! Per request, the gateway: looks up the client address with [`geo::GeoResolver::lookup`];
+//! scores it with [`risk::BehaviourTracker::observe`]; combines
+//! [`device::device_from_certificate`] and [`device::PostureVerifier::verify`] with
+//! [`DeviceFacts::resolve`]; then asks for the decision:
+//!
+//! ```
+//! use seawall_policy::{default_policies, DeviceFacts, Outcome, PolicyEngine, RequestFacts};
+//! use seawall_policy::{RiskAssessment, Zone};
+//!
+//! let engine = PolicyEngine::from_sources(default_policies().iter().copied())?
+//!     .with_zone(Zone::named("Europe/Paris")?);
+//! let groups = vec!["admins".to_string()];
+//! let (device, risk) = (DeviceFacts::none(), RiskAssessment::default());
+//! let decision = engine.decide(&RequestFacts {
+//!     user: "alice",
+//!     groups: &groups,
+//!     method: "GET",
+//!     route: "grafana",
+//!     host: "grafana.example.test",
+//!     path: "/d/overview",
+//!     ip: "192.0.2.10".parse()?,
+//!     country: Some("FR"),
+//!     now: 1_719_837_000,
+//!     mfa_time: Some(1_719_836_000),
+//!     device: &device,
+//!     risk: &risk,
+//! });
+//! assert_eq!(decision.outcome, Outcome::Allow);
+//! assert_eq!(decision.policy_ids, ["admins-allow-all"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod clock;
 mod decide;
