@@ -482,6 +482,15 @@ pub async fn run_proxy(config: Config) -> Result<(), RunError> {
     let ca = config.gateway.server_ca.clone();
     let sign_in = seawall_gateway::remote::RemoteSignIn::new(&server_url, ca.as_deref())
         .map_err(|e| RunError::Gateway(e.to_string()))?;
+    // Revocations of tokens that have expired anyway are dropped once a minute.
+    let pruned = verifier.clone();
+    let prune = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            pruned.prune(seawall_core::Clock::now(&SystemClock));
+        }
+    });
     let sync = seawall_gateway::remote::spawn_sync(
         &server_url,
         ca.as_deref(),
@@ -539,6 +548,7 @@ pub async fn run_proxy(config: Config) -> Result<(), RunError> {
     wait_for_interrupt().await;
     let _ = stop_tx.send(true);
     sync.abort();
+    prune.abort();
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
 }
