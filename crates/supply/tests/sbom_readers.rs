@@ -285,6 +285,10 @@ fn npm_v1_reads_nested_copies_aliases_and_git_versions() {
     let deps: Vec<&str> = r.graph.dependencies_of(&debug).collect();
     assert_eq!(deps, vec!["pkg:npm/ms@2.0.0"]);
     assert_eq!(find(&r, "ms").scope, Scope::Runtime); // 2.0.0 sorts first; 2.1.3 is dev
+                                                      // package.json names the direct ones; `is-number` is hoisted to the top level but only
+                                                      // `gitpkg` requires it.
+    assert_eq!(find(&r, "debug").relation, Relation::Direct);
+    assert_eq!(find(&r, "is-number").relation, Relation::Transitive);
 }
 
 #[test]

@@ -197,7 +197,7 @@ impl ParseError {
 pub fn parse(kind: FileKind, text: &str, manifest: Option<&str>) -> Result<Parsed, ParseError> {
     let mut parsed = match kind {
         FileKind::CargoLock => cargo::parse(text, manifest),
-        FileKind::NpmLock => npm::parse(text),
+        FileKind::NpmLock => npm::parse(text, manifest),
         FileKind::YarnLock => yarn::parse(text, manifest),
         FileKind::PnpmLock => pnpm::parse(text),
         FileKind::PoetryLock => python::parse_poetry(text, manifest),

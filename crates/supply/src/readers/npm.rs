@@ -8,7 +8,7 @@
 //! another name: the entry's `name` (v2+) or its `npm:real@version` version (v1) gives the
 //! real package.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -65,14 +65,14 @@ struct V1Entry {
     dependencies: BTreeMap<String, V1Entry>,
 }
 
-pub(super) fn parse(text: &str) -> Result<Parsed, ParseError> {
+pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseError> {
     let lock: Lock = serde_json::from_str(text).map_err(|e| json_error(&e))?;
     match (lock.lockfile_version, lock.packages, lock.dependencies) {
         (Some(v), _, _) if !(1..=3).contains(&v) => Err(ParseError::whole(format!(
             "unsupported lockfileVersion `{v}`"
         ))),
         (_, Some(packages), _) => Ok(parse_packages(&packages)),
-        (_, None, Some(deps)) => Ok(parse_v1(&deps)),
+        (_, None, Some(deps)) => Ok(parse_v1(&deps, manifest)),
         (_, None, None) => Err(ParseError::whole(
             "expected a `packages` or `dependencies` object",
         )),
@@ -299,22 +299,73 @@ pub(crate) fn license_strings(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Version 1: the nested `dependencies` tree.
-fn parse_v1(deps: &BTreeMap<String, V1Entry>) -> Parsed {
+/// Version 1: the nested `dependencies` tree. The top level mixes direct and hoisted
+/// transitive packages; `package.json` beside the lockfile tells which are direct. Without it,
+/// the top-level packages nothing requires are taken as the direct ones.
+fn parse_v1(deps: &BTreeMap<String, V1Entry>, manifest: Option<&str>) -> Parsed {
     let mut parsed = Parsed {
         scopes_known: true,
         ..Parsed::default()
     };
     let mut scopes: Vec<BTreeMap<String, String>> = Vec::new();
-    walk_v1(deps, PROJECT, &mut scopes, &mut parsed);
+    walk_v1(deps, &mut scopes, &mut parsed);
+
+    let top: BTreeMap<&str, (String, Scope)> = deps
+        .iter()
+        .filter_map(|(n, e)| {
+            let c = v1_component(n, e)?;
+            Some((n.as_str(), (c.key(), entry_scope(e.dev, e.optional, false))))
+        })
+        .collect();
+    let declared = manifest.map(manifest_deps).unwrap_or_default();
+    let direct: Vec<(String, Scope)> = if declared.is_empty() {
+        let required: BTreeSet<&String> = parsed.edges.iter().map(|e| &e.to).collect();
+        top.values()
+            .filter(|(k, _)| !required.contains(k))
+            .cloned()
+            .collect()
+    } else {
+        declared
+            .iter()
+            .filter_map(|(name, _, scope)| top.get(name.as_str()).map(|(k, _)| (k.clone(), *scope)))
+            .collect()
+    };
+    for (to, scope) in direct {
+        parsed.edges.push(Edge {
+            from: PROJECT.to_string(),
+            to,
+            scope,
+        });
+    }
     parsed
+}
+
+/// `package.json`'s dependency tables as (name, range, scope).
+pub(crate) fn manifest_deps(manifest: &str) -> Vec<(String, String, Scope)> {
+    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(manifest) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (table, scope) in [
+        ("dependencies", Scope::Runtime),
+        ("optionalDependencies", Scope::Optional),
+        ("devDependencies", Scope::Dev),
+    ] {
+        if let Some(Value::Object(deps)) = doc.get(table) {
+            for (name, range) in deps {
+                if let Some(r) = range.as_str() {
+                    out.push((name.clone(), r.to_string(), scope));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Walks one level of the v1 tree. `scopes` is the stack of name -> key maps from the root
 /// down, so that `requires` resolve to the nearest installed copy, as in Node.
 fn walk_v1(
     deps: &BTreeMap<String, V1Entry>,
-    parent: &str,
     scopes: &mut Vec<BTreeMap<String, String>>,
     parsed: &mut Parsed,
 ) {
@@ -328,21 +379,10 @@ fn walk_v1(
         keyed.push((c.key(), e));
         parsed.components.push(c);
     }
-    if parent == PROJECT {
-        // The top level of a v1 lockfile does not say which are direct; all are reachable.
-        for (key, e) in &keyed {
-            let scope = entry_scope(e.dev, e.optional, false);
-            parsed.edges.push(Edge {
-                from: PROJECT.to_string(),
-                to: key.clone(),
-                scope,
-            });
-        }
-    }
     scopes.push(level);
     for (key, e) in &keyed {
         if !e.dependencies.is_empty() {
-            walk_v1(&e.dependencies, key, scopes, parsed);
+            walk_v1(&e.dependencies, scopes, parsed);
         }
         // `requires` resolve against the entry's own nested deps first, then upwards.
         let own: BTreeMap<&str, String> = e
@@ -430,8 +470,8 @@ mod tests {
 
     #[test]
     fn wrong_top_level_shape_is_an_error() {
-        assert!(parse("[]").is_err());
-        assert!(parse("{}").is_err());
-        assert!(parse(r#"{"lockfileVersion": 7, "packages": {}}"#).is_err());
+        assert!(parse("[]", None).is_err());
+        assert!(parse("{}", None).is_err());
+        assert!(parse(r#"{"lockfileVersion": 7, "packages": {}}"#, None).is_err());
     }
 }

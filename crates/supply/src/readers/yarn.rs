@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value as Json;
-
-use super::npm::{git_source, integrity_hashes, resolved_component, split_name_version};
+use super::npm::{
+    git_source, integrity_hashes, manifest_deps, resolved_component, split_name_version,
+};
 use super::{yaml_error, Edge, ParseError, Parsed, PROJECT};
 use crate::model::{Component, Ecosystem, Relation, Scope, Source};
 
@@ -193,28 +193,6 @@ fn berry_component(resolution: &str, version: &str) -> Option<Component> {
         }));
     }
     Some(c.with_source(Source::Registry { url: None }))
-}
-
-/// `package.json`'s dependency tables as (name, range, scope).
-fn manifest_deps(manifest: &str) -> Vec<(String, String, Scope)> {
-    let Ok(Json::Object(doc)) = serde_json::from_str::<Json>(manifest) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (table, scope) in [
-        ("dependencies", Scope::Runtime),
-        ("optionalDependencies", Scope::Optional),
-        ("devDependencies", Scope::Dev),
-    ] {
-        if let Some(Json::Object(deps)) = doc.get(table) {
-            for (name, range) in deps {
-                if let Some(r) = range.as_str() {
-                    out.push((name.clone(), r.to_string(), scope));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Yarn classic's format: unindented entry headers ending in `:`, two-space indented
