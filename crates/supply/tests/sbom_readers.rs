@@ -549,3 +549,37 @@ fn an_executable_without_a_dependency_list_is_reported_as_skipped() {
         r.warnings[0]
     );
 }
+
+#[test]
+fn every_workspace_members_dev_dependencies_get_dev_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = "source = \"registry+https://github.com/rust-lang/crates.io-index\"";
+    let lock = format!(
+        "version = 4\n\n[[package]]\nname = \"a\"\nversion = \"0.1.0\"\ndependencies = [\"x\", \"y\"]\n\n\
+         [[package]]\nname = \"b\"\nversion = \"0.1.0\"\ndependencies = [\"x\"]\n\n\
+         [[package]]\nname = \"x\"\nversion = \"1.0.0\"\n{reg}\n\n\
+         [[package]]\nname = \"y\"\nversion = \"1.0.0\"\n{reg}\n"
+    );
+    std::fs::write(dir.path().join("Cargo.lock"), lock).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[workspace]\nmembers = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
+    for (name, manifest) in [
+        (
+            "a",
+            "[package]\nname = \"a\"\n[dependencies]\ny = \"1\"\n[dev-dependencies]\nx = \"1\"\n",
+        ),
+        (
+            "b",
+            "[package]\nname = \"b\"\n[dev-dependencies]\nx = \"1\"\n",
+        ),
+    ] {
+        std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("Cargo.toml"), manifest).unwrap();
+    }
+    let r = generate(dir.path(), &SbomOptions::default()).unwrap();
+    assert_eq!(find(&r, "x").scope, Scope::Dev);
+    assert_eq!(find(&r, "y").scope, Scope::Runtime);
+}

@@ -38,6 +38,12 @@ const CRATES_IO: [&str; 2] = [
 ];
 
 pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseError> {
+    parse_workspace(text, manifest.as_slice())
+}
+
+/// Reads a `Cargo.lock` with the manifests of the workspace's packages, each of which marks
+/// its own dev-only dependencies.
+pub(super) fn parse_workspace(text: &str, manifests: &[&str]) -> Result<Parsed, ParseError> {
     let lock: Lock = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
     if let Some(v) = lock.version {
         if !(1..=4).contains(&v) {
@@ -46,7 +52,12 @@ pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseE
             )));
         }
     }
-    let (manifest_package, dev_only) = manifest.map(dev_only_names).unwrap_or_default();
+    let mut dev_only: BTreeMap<String, DirectDeps> = BTreeMap::new();
+    for m in manifests {
+        if let (Some(package), deps) = dev_only_names(m) {
+            dev_only.insert(package, deps);
+        }
+    }
 
     // Components, and the index that resolves dependency entries to them.
     let mut components = Vec::with_capacity(lock.package.len());
@@ -62,7 +73,7 @@ pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseE
         let Some(from) = components.get(i).map(Component::key) else {
             continue;
         };
-        let described = p.source.is_none() && manifest_package.as_deref() == Some(p.name.as_str());
+        let own_dev = dev_only.get(&p.name).filter(|_| p.source.is_none());
         for dep in &p.dependencies {
             let Some(j) = resolve(dep, &lock.package, &by_name) else {
                 return Err(ParseError::whole(format!(
@@ -74,7 +85,7 @@ pub(super) fn parse(text: &str, manifest: Option<&str>) -> Result<Parsed, ParseE
                 continue;
             };
             let dep_name = dep.split(' ').next().unwrap_or(dep);
-            let scope = if described && dev_only.by_name.contains_key(dep_name) {
+            let scope = if own_dev.is_some_and(|d| d.by_name.contains_key(dep_name)) {
                 Scope::Dev
             } else {
                 Scope::Runtime
@@ -185,9 +196,9 @@ fn resolve(dep: &str, packages: &[Package], by_name: &BTreeMap<&str, Vec<usize>>
 
 /// The crates a `Cargo.toml` names only as dev-dependencies (in `[dev-dependencies]` and
 /// its `[target.*]` forms), by their real name (`package = "..."` renames), and the name of
-/// the package the manifest describes: its edges to those crates are dev edges. Other
-/// members' manifests are not read, so their dev-dependencies count as run time (the
-/// cautious side: a dev-only crate may be reported as shipped, never the reverse).
+/// the package the manifest describes: its edges to those crates are dev edges. A member
+/// whose manifest was not given has all its dependencies counted as run time (the cautious
+/// side: a dev-only crate may be reported as shipped, never the reverse).
 fn dev_only_names(manifest: &str) -> (Option<String>, DirectDeps) {
     let Ok(doc) = toml::from_str::<toml::Table>(manifest) else {
         return (None, DirectDeps::default());

@@ -214,6 +214,14 @@ pub fn parse(kind: FileKind, text: &str, manifest: Option<&str>) -> Result<Parse
     Ok(parsed)
 }
 
+/// Reads a `Cargo.lock` with the `Cargo.toml` of each workspace package (in any order), so
+/// that every member's dev-dependencies get dev scope, not only the root package's.
+pub fn parse_cargo_workspace(text: &str, manifests: &[&str]) -> Result<Parsed, ParseError> {
+    let mut parsed = cargo::parse_workspace(text, manifests)?;
+    finish(&mut parsed);
+    Ok(parsed)
+}
+
 /// Reads an executable's embedded dependency list (see [`binary`]).
 pub fn parse_binary(data: &[u8]) -> Result<Parsed, ParseError> {
     let mut parsed = binary::parse(data)?;

@@ -230,6 +230,35 @@ fn find_lockfiles(dir: &Path, include_vendored: bool) -> Vec<(PathBuf, FileKind)
     out
 }
 
+/// The `Cargo.toml` files of the workspace a `Cargo.lock` belongs to: every manifest under
+/// its folder, respecting `.gitignore` and skipping `target` and vendored trees. Nested
+/// workspaces' manifests may be among them; they only matter for packages of the lockfile.
+fn workspace_manifests(lockfile: &Path) -> Vec<String> {
+    let Some(dir) = lockfile.parent() else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut walker = ignore::WalkBuilder::new(dir);
+    walker.require_git(false).follow_links(false);
+    walker.filter_entry(|entry| {
+        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+        let name = entry.file_name().to_str().unwrap_or_default();
+        !(is_dir && matches!(name, "target" | "node_modules" | "vendor"))
+    });
+    let mut paths: Vec<PathBuf> = walker
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && e.file_name() == "Cargo.toml")
+        .map(ignore::DirEntry::into_path)
+        .collect();
+    paths.sort();
+    paths.iter().filter_map(|p| read_text(p).ok()).collect()
+}
+
 /// `requirements/*.txt`, the other common home of pinned requirements.
 fn in_requirements_folder(path: &Path) -> bool {
     let parent = path
@@ -271,6 +300,11 @@ fn read_one(file: &Path, kind: FileKind) -> Result<(readers::Parsed, Vec<Warning
         return Ok((readers::parse_binary(&data)?, Vec::new()));
     }
     let text = read_text(file).map_err(|e| ParseError::whole(format!("cannot read file: {e}")))?;
+    if kind == FileKind::CargoLock && file.file_name().is_some_and(|n| n == "Cargo.lock") {
+        let manifests = workspace_manifests(file);
+        let refs: Vec<&str> = manifests.iter().map(String::as_str).collect();
+        return Ok((readers::parse_cargo_workspace(&text, &refs)?, Vec::new()));
+    }
     let manifest = kind
         .manifest_name()
         .and_then(|m| read_text(&sibling(file, m)).ok());
