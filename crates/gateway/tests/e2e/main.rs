@@ -4,5 +4,6 @@
 mod common;
 mod device;
 mod flows;
+mod nginx;
 mod proxy;
 mod remote;

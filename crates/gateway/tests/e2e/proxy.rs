@@ -378,3 +378,29 @@ async fn https_upstream_is_reached_with_its_configured_ca_and_refused_without() 
     let r = send(&url(&h, "/"), &[("authorization", &auth)], "GET", "").await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = start().await;
+    let mut tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        seawall_gateway::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5),
+        tcp.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open after the header timeout"
+    );
+    assert!(
+        started.elapsed()
+            >= seawall_gateway::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1)
+    );
+    assert!(h.access_log().await.is_empty());
+}
