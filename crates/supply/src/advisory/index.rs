@@ -182,6 +182,26 @@ impl AdvisoryIndex {
             .map_err(|source| sqlite(&self.path, source))
     }
 
+    /// Every `(ecosystem, normalised name, advisory id)` row of advisories not withdrawn, for
+    /// matching many packages at once.
+    pub fn package_table(&self) -> Result<Vec<(Ecosystem, String, String)>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ecosystem, name, advisory_id FROM affected")
+            .map_err(|source| sqlite(&self.path, source))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|source| sqlite(&self.path, source))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ecosystem, name, id) = row.map_err(|source| sqlite(&self.path, source))?;
+            if let Some(ecosystem) = super::osv::parse_ecosystem(&ecosystem) {
+                out.push((ecosystem, name, id));
+            }
+        }
+        Ok(out)
+    }
+
     /// Ids of the advisories that list `alias` among their aliases, or have it as id.
     pub fn ids_for_alias(&self, alias: &str) -> Result<Vec<String>, IndexError> {
         let mut stmt = self

@@ -407,28 +407,50 @@ impl CompiledAffected {
     /// Whether `version` is affected: listed explicitly, or inside a range by the OSV
     /// evaluation algorithm. A version its scheme cannot read can only match the list.
     pub fn affects(&self, version: &str) -> bool {
-        if self.versions.iter().any(|v| v == version) {
+        self.affects_version(&ComponentVersion::new(self.scheme, version))
+    }
+
+    /// [`Self::affects`] for a version parsed once and evaluated against many advisories.
+    pub fn affects_version(&self, version: &ComponentVersion) -> bool {
+        if self.versions.contains(&version.raw) {
             return true;
         }
-        let parsed = self.scheme.parse(version).ok();
-        if parsed
-            .as_ref()
-            .is_some_and(|p| self.parsed_versions.contains(p))
-        {
+        let parsed = version.ecosystem.as_ref();
+        if parsed.is_some_and(|p| self.parsed_versions.contains(p)) {
             return true;
         }
-        // SEMVER ranges order by SemVer even outside SemVer ecosystems.
-        let semver = match self.scheme {
-            Scheme::SemVer | Scheme::Go => None,
-            _ => Scheme::SemVer.parse(version).ok(),
-        };
         self.ranges.iter().any(|r| {
+            // SEMVER ranges order by SemVer even outside SemVer ecosystems.
             let v = match r.scheme {
-                Scheme::SemVer if semver.is_some() => semver.as_ref(),
-                _ => parsed.as_ref(),
+                Scheme::SemVer if version.semver.is_some() => version.semver.as_ref(),
+                _ => parsed,
             };
             v.is_some_and(|v| r.contains(v))
         })
+    }
+}
+
+/// A component's version, parsed once under its ecosystem's rules and, where those differ,
+/// under SemVer (for `SEMVER` ranges).
+#[derive(Debug, Clone)]
+pub struct ComponentVersion {
+    raw: String,
+    ecosystem: Option<Version>,
+    semver: Option<Version>,
+}
+
+impl ComponentVersion {
+    /// Parses `raw` for matching under `scheme`.
+    pub fn new(scheme: Scheme, raw: &str) -> Self {
+        let semver = match scheme {
+            Scheme::SemVer | Scheme::Go => None,
+            _ => Scheme::SemVer.parse(raw).ok(),
+        };
+        Self {
+            raw: raw.to_owned(),
+            ecosystem: scheme.parse(raw).ok(),
+            semver,
+        }
     }
 }
 

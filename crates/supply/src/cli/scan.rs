@@ -1,6 +1,7 @@
 //! `seawall scan SBOM|PATH`: match an SBOM, or a source tree's lockfiles, against the local
 //! advisory index and report the findings.
 
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -112,17 +113,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, String> {
         skipped,
     };
 
-    let rendered = match args.format {
-        Format::Table => scan::table(&outcome),
-        Format::Json => pretty(&scan::json(&outcome)),
-        Format::Sarif => pretty(&scan::sarif(&outcome)),
-        Format::Vex => pretty(&scan::vex(&outcome)),
-    };
-    match &args.output {
-        Some(path) => std::fs::write(path, rendered)
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
-        None => print!("{rendered}"),
-    }
+    write_report(args, &outcome)?;
     if args.output.is_some() || args.format != Format::Table {
         eprintln!("{}", scan::summary_line(&outcome));
     }
@@ -138,6 +129,30 @@ fn scan(args: &ScanArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes the report in the chosen format to `--output` or standard output.
+fn write_report(args: &ScanArgs, outcome: &ScanOutcome) -> Result<(), String> {
+    let (mut out, shown): (Box<dyn Write>, String) = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            (Box::new(BufWriter::new(file)), path.display().to_string())
+        }
+        None => (
+            Box::new(BufWriter::new(std::io::stdout().lock())),
+            "stdout".into(),
+        ),
+    };
+    let written = match args.format {
+        Format::Table => out.write_all(scan::table(outcome).as_bytes()),
+        Format::Json => scan::write_json(outcome, &mut out).and_then(|()| out.write_all(b"\n")),
+        Format::Sarif => out.write_all(pretty(&scan::sarif(outcome)).as_bytes()),
+        Format::Vex => out.write_all(pretty(&scan::vex(outcome)).as_bytes()),
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write `{shown}`: {e}"))
 }
 
 fn pretty(value: &serde_json::Value) -> String {

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::advisory::osv::{CompiledAffected, OsvRecord};
+use crate::advisory::osv::{CompiledAffected, ComponentVersion, OsvRecord};
 use crate::advisory::{AdvisoryIndex, IndexError};
 use crate::cvss::{Cvss, Severity};
 use crate::model::{Component, Ecosystem};
-use crate::version::normalize_name;
+use crate::version::{normalize_name, Scheme};
 
 /// One known problem in one component. Advisories that describe the same problem (linked by
 /// ids and aliases: a RUSTSEC id and the GHSA and CVE for it) make one finding.
@@ -64,9 +64,22 @@ pub fn match_components(
             .push(i);
     }
 
-    // The advisories to evaluate.
+    // Each component's version, parsed once.
+    let versions: Vec<ComponentVersion> = components
+        .iter()
+        .map(|c| ComponentVersion::new(Scheme::for_ecosystem(c.ecosystem), &c.version))
+        .collect();
+
+    // The advisories to evaluate: for a large SBOM one pass over the package table beats a
+    // query per package.
     let candidates: BTreeSet<String> = match only_advisories {
         Some(ids) => ids.iter().cloned().collect(),
+        None if by_package.len() > 500 => index
+            .package_table()?
+            .into_iter()
+            .filter(|(ecosystem, name, _)| by_package.contains_key(&(*ecosystem, name.clone())))
+            .map(|(_, _, id)| id)
+            .collect(),
         None => {
             let mut ids = BTreeSet::new();
             for (ecosystem, name) in by_package.keys() {
@@ -76,9 +89,11 @@ pub fn match_components(
         }
     };
 
-    // Evaluate: which records affect which components, and with which fixed versions.
-    let mut records: Vec<OsvRecord> = Vec::new();
-    let mut hits: BTreeMap<usize, Vec<(usize, Vec<String>)>> = BTreeMap::new();
+    // Evaluate: which records affect which components. What a finding shows about a record
+    // (rating, label, summary, link) is worked out once per record, not once per finding.
+    let mut records: Vec<MatchedRecord> = Vec::new();
+    let mut fixed_lists: Vec<Vec<String>> = Vec::new();
+    let mut hits: Vec<Hit> = Vec::new();
     for id in &candidates {
         let Some(record) = index.record(id)? else {
             continue;
@@ -87,55 +102,115 @@ pub fn match_components(
             continue;
         }
         let record_at = records.len();
-        let mut matched = false;
+        let before = hits.len();
         for (ecosystem, name, affected) in record.packages() {
             let Some(targets) = by_package.get(&(ecosystem, name)) else {
                 continue;
             };
             let (compiled, _unevaluable) = CompiledAffected::compile(ecosystem, affected);
-            for &i in targets {
-                let Some(component) = components.get(i) else {
+            let fixed_at = fixed_lists.len();
+            let mut used = false;
+            for &component in targets {
+                let Some(v) = versions.get(component) else {
                     continue;
                 };
-                if compiled.affects(&component.version) {
-                    hits.entry(i)
-                        .or_default()
-                        .push((record_at, compiled.fixed.clone()));
-                    matched = true;
+                if compiled.affects_version(v) {
+                    hits.push(Hit {
+                        component,
+                        record: record_at,
+                        fixed: fixed_at,
+                    });
+                    used = true;
                 }
             }
+            if used {
+                fixed_lists.push(compiled.fixed);
+            }
         }
-        if matched {
-            records.push(record);
+        if hits.len() > before {
+            records.push(MatchedRecord::new(record));
         }
     }
 
+    // One finding per component and problem.
+    hits.sort_by_key(|h| (h.component, h.record));
     let mut findings = Vec::new();
-    for (i, matched) in hits {
-        let Some(component) = components.get(i) else {
+    for group in hits.chunk_by(|a, b| a.component == b.component) {
+        let Some(first) = group.first() else { continue };
+        let Some(component) = components.get(first.component) else {
             continue;
         };
-        findings.extend(group_by_problem(component, &records, &matched));
+        let purl = component.purl.to_string();
+        for problem in group_by_problem(group, &records) {
+            let members: Vec<(&MatchedRecord, &[String])> = problem
+                .iter()
+                .filter_map(|h| {
+                    let record = records.get(h.record)?;
+                    Some((
+                        record,
+                        fixed_lists.get(h.fixed).map_or(&[][..], Vec::as_slice),
+                    ))
+                })
+                .collect();
+            findings.extend(finding(component, &purl, &members));
+        }
     }
     findings.sort_by(|a, b| (&a.purl, &a.id).cmp(&(&b.purl, &b.id)));
     Ok(findings)
 }
 
-/// Merges the advisories that matched one component into one finding per problem: two
-/// advisories are one problem when one's id is the other's alias or they share an alias.
-fn group_by_problem(
-    component: &Component,
-    records: &[OsvRecord],
-    matched: &[(usize, Vec<String>)],
-) -> Vec<Finding> {
-    // Union-find over the matched records, joined through any shared id.
-    let mut parent: Vec<usize> = (0..matched.len()).collect();
+/// One advisory range that matched one component.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    component: usize,
+    record: usize,
+    /// Index of the matched entry's fixed versions.
+    fixed: usize,
+}
+
+/// A matched record with what findings show of it, computed once.
+struct MatchedRecord {
+    record: OsvRecord,
+    cvss: Option<Cvss>,
+    severity: Severity,
+    label: Option<String>,
+    url: Option<String>,
+}
+
+impl MatchedRecord {
+    fn new(mut record: OsvRecord) -> Self {
+        // The long description is not part of a finding; drop it early.
+        record.details = None;
+        let url = record
+            .references
+            .iter()
+            .find(|r| r.kind == "ADVISORY")
+            .or_else(|| record.references.first())
+            .map(|r| r.url.clone());
+        Self {
+            cvss: record.cvss(),
+            severity: record.severity_rating(),
+            label: record.severity_label(),
+            url,
+            record,
+        }
+    }
+}
+
+/// Splits one component's hits into problems: two advisories are one problem when one's id is
+/// the other's alias or they share an alias.
+fn group_by_problem<'h>(hits: &'h [Hit], records: &[MatchedRecord]) -> Vec<Vec<&'h Hit>> {
+    if let [only] = hits {
+        return vec![vec![only]];
+    }
+    // Union-find over the hits, joined through any shared id.
+    let mut parent: Vec<usize> = (0..hits.len()).collect();
     let mut owner_of: HashMap<&str, usize> = HashMap::new();
-    for (slot, (r, _)) in matched.iter().enumerate() {
-        let Some(record) = records.get(*r) else {
+    for (slot, hit) in hits.iter().enumerate() {
+        let Some(m) = records.get(hit.record) else {
             continue;
         };
-        for name in std::iter::once(&record.id).chain(&record.aliases) {
+        for name in std::iter::once(&m.record.id).chain(&m.record.aliases) {
             match owner_of.get(name.as_str()) {
                 Some(&other) => union(&mut parent, slot, other),
                 None => {
@@ -144,29 +219,19 @@ fn group_by_problem(
             }
         }
     }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for slot in 0..matched.len() {
-        groups
-            .entry(find(&mut parent, slot))
-            .or_default()
-            .push(slot);
+    let mut groups: BTreeMap<usize, Vec<&Hit>> = BTreeMap::new();
+    for (slot, hit) in hits.iter().enumerate() {
+        groups.entry(find(&mut parent, slot)).or_default().push(hit);
     }
-
-    groups
-        .values()
-        .filter_map(|slots| {
-            let members: Vec<(&OsvRecord, &Vec<String>)> = slots
-                .iter()
-                .filter_map(|s| matched.get(*s))
-                .filter_map(|(r, fixed)| records.get(*r).map(|rec| (rec, fixed)))
-                .collect();
-            finding(component, &members)
-        })
-        .collect()
+    groups.into_values().collect()
 }
 
-fn finding(component: &Component, members: &[(&OsvRecord, &Vec<String>)]) -> Option<Finding> {
-    let mut advisories: Vec<String> = members.iter().map(|(r, _)| r.id.clone()).collect();
+fn finding(
+    component: &Component,
+    purl: &str,
+    members: &[(&MatchedRecord, &[String])],
+) -> Option<Finding> {
+    let mut advisories: Vec<String> = members.iter().map(|(m, _)| m.record.id.clone()).collect();
     advisories.sort();
     advisories.dedup();
     let primary = advisories
@@ -175,42 +240,38 @@ fn finding(component: &Component, members: &[(&OsvRecord, &Vec<String>)]) -> Opt
         .clone();
     let lead = members
         .iter()
-        .find(|(r, _)| r.id == primary)
-        .map(|(r, _)| *r)?;
+        .find(|(m, _)| m.record.id == primary)
+        .map(|(m, _)| *m)?;
 
     let mut aliases: BTreeSet<String> = BTreeSet::new();
-    for (r, _) in members {
-        aliases.insert(r.id.clone());
-        aliases.extend(r.aliases.iter().cloned());
-    }
-    aliases.remove(&primary);
-
     let mut fixed: BTreeSet<String> = BTreeSet::new();
-    for (_, f) in members {
+    for (m, f) in members {
+        aliases.insert(m.record.id.clone());
+        aliases.extend(m.record.aliases.iter().cloned());
         fixed.extend(f.iter().cloned());
     }
+    aliases.remove(&primary);
 
     // The strongest evidence of severity among the merged advisories.
     let cvss = members
         .iter()
-        .filter_map(|(r, _)| r.cvss())
-        .max_by(|a, b| a.score.total_cmp(&b.score));
+        .filter_map(|(m, _)| m.cvss.as_ref())
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .cloned();
     let severity = members
         .iter()
-        .map(|(r, _)| r.severity_rating())
+        .map(|(m, _)| m.severity)
         .max()
         .unwrap_or_default();
-    let severity_label = members.iter().find_map(|(r, _)| r.severity_label());
+    let severity_label = lead
+        .label
+        .clone()
+        .or_else(|| members.iter().find_map(|(m, _)| m.label.clone()));
     let summary = lead
+        .record
         .summary
         .clone()
-        .or_else(|| members.iter().find_map(|(r, _)| r.summary.clone()));
-    let url = lead
-        .references
-        .iter()
-        .find(|r| r.kind == "ADVISORY")
-        .or_else(|| lead.references.first())
-        .map(|r| r.url.clone());
+        .or_else(|| members.iter().find_map(|(m, _)| m.record.summary.clone()));
 
     Some(Finding {
         id: primary,
@@ -219,13 +280,13 @@ fn finding(component: &Component, members: &[(&OsvRecord, &Vec<String>)]) -> Opt
         ecosystem: component.ecosystem,
         name: component.name.clone(),
         version: component.version.clone(),
-        purl: component.purl.to_string(),
+        purl: purl.to_owned(),
         summary,
         severity,
         cvss,
         severity_label,
         fixed: fixed.into_iter().collect(),
-        url,
+        url: lead.url.clone(),
         found_in: component.found_in.iter().cloned().collect(),
     })
 }

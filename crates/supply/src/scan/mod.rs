@@ -12,4 +12,4 @@ pub use input::{
     component_from_purl, components_from_sbom, SbomComponents, SbomInputError, MAX_SBOM_BYTES,
 };
 pub use matcher::{match_components, Finding};
-pub use report::{json, sarif, summary_line, table, vex, ScanOutcome};
+pub use report::{json, sarif, summary_line, table, vex, write_json, ScanOutcome};

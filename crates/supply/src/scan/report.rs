@@ -64,10 +64,10 @@ pub fn table(outcome: &ScanOutcome) -> String {
         for row in std::iter::once(&header).chain(&rows) {
             let mut line = String::new();
             for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-                if i + 1 == row.len() {
-                    line.push_str(cell);
-                } else {
-                    let _ = write!(line, "{cell:w$}  ");
+                line.push_str(cell);
+                if i + 1 < row.len() {
+                    let pad = w.saturating_sub(cell.chars().count()) + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
             out.push_str(line.trim_end());
@@ -144,20 +144,43 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// The JSON report.
+/// The JSON report as a value.
 pub fn json(outcome: &ScanOutcome) -> Value {
-    json!({
-        "target": outcome.target,
-        "components": outcome.components,
-        "findings": outcome.findings,
-        "ignored": outcome.ignored.iter().map(|(f, r)| json!({
-            "finding": f,
-            "reason": r.reason,
-            "expires": r.expires.to_string(),
-        })).collect::<Vec<_>>(),
-        "expired_ignores": outcome.expired.iter().map(rule_json).collect::<Vec<_>>(),
-        "skipped": outcome.skipped,
-    })
+    serde_json::to_value(JsonReport::from(outcome)).unwrap_or(Value::Null)
+}
+
+/// Writes the JSON report, pretty-printed, without building it in memory first (a scan of a
+/// large SBOM can have 100,000 findings).
+pub fn write_json(outcome: &ScanOutcome, out: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, &JsonReport::from(outcome)).map_err(std::io::Error::from)
+}
+
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    target: &'a str,
+    components: usize,
+    findings: &'a [Finding],
+    ignored: Vec<Value>,
+    expired_ignores: Vec<Value>,
+    skipped: &'a [String],
+}
+
+impl<'a> From<&'a ScanOutcome> for JsonReport<'a> {
+    fn from(outcome: &'a ScanOutcome) -> Self {
+        let ignored = outcome
+            .ignored
+            .iter()
+            .map(|(f, r)| json!({ "finding": f, "reason": r.reason, "expires": r.expires.to_string() }))
+            .collect();
+        Self {
+            target: &outcome.target,
+            components: outcome.components,
+            findings: &outcome.findings,
+            ignored,
+            expired_ignores: outcome.expired.iter().map(rule_json).collect(),
+            skipped: &outcome.skipped,
+        }
+    }
 }
 
 fn rule_json(r: &IgnoreRule) -> Value {
