@@ -1,6 +1,7 @@
 //! A real gateway on 127.0.0.1 in front of the real demo upstream, with the real Cedar
-//! policy engine. Token verification and the sign-in backend are in-test stand-ins for the
-//! identity crate: a table of issued tokens, and one user with one TOTP code.
+//! policy engine and the identity crate's real token `Verifier`. Tokens are JWTs signed here
+//! with a test key the verifier trusts; the sign-in backend is an in-test stand-in for the
+//! identity service (one user, one TOTP code), which needs a store.
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
@@ -10,14 +11,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use seawall_core::auth::*;
 use seawall_core::config::{DeviceConfig, GatewayConfig, RouteConfig, SessionConfig};
-use seawall_core::ids::{SessionId, UserId};
 use seawall_core::{Clock, SystemClock};
 use seawall_gateway::*;
+use seawall_identity::{Jwks, RevocationDelta, Verifier};
 use seawall_policy::device::PostureVerifier;
 use seawall_policy::geo::GeoResolver;
 use seawall_policy::risk::{BehaviourTracker, RiskEngine};
 use seawall_policy::{PolicyEngine, Zone};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -41,49 +42,91 @@ forbid (principal, action == Action::"DELETE", resource);
 forbid (principal, action, resource == Route::"secure") when { context.mfa_age > 300 };
 "#;
 
-/// Tokens the stand-in identity provider has issued.
-#[derive(Default)]
-pub struct Tokens {
-    pub access: Mutex<HashMap<String, Principal>>,
-    pub sessions: Mutex<HashMap<String, Principal>>,
+pub const ISSUER: &str = "https://idp.test";
+
+fn test_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[9; 32])
 }
+
+/// The identity crate's verifier, trusting the test key.
+pub fn verifier() -> Arc<Verifier> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwks: Jwks = serde_json::from_value(serde_json::json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": "test", "alg": "EdDSA",
+        "x": b64.encode(test_key().verifying_key().as_bytes())}]}))
+    .unwrap();
+    let v = Verifier::new(ISSUER, "seawall");
+    v.set_jwks(&jwks).unwrap();
+    Arc::new(v)
+}
+
+/// What a minted token says.
+pub struct Claims<'a> {
+    pub user: &'a str,
+    pub groups: &'a [&'a str],
+    /// Seconds since the second factor was used.
+    pub mfa_age: i64,
+    /// Seconds until expiry (negative: already expired).
+    pub expires_in: i64,
+    pub session: bool,
+    pub sid: &'a str,
+}
+
+/// A Seawall access or session token, signed with the test key.
+pub fn mint(c: &Claims<'_>) -> String {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = SystemClock.now();
+    let (typ, aud) = if c.session {
+        ("seawall-session+jwt", "seawall-session")
+    } else {
+        ("at+jwt", "seawall")
+    };
+    let header = serde_json::json!({"alg": "EdDSA", "typ": typ, "kid": "test"});
+    let iat = now.min(now + c.expires_in - 1);
+    let claims = serde_json::json!({"iss": ISSUER, "sub": format!("usr_{}", c.user), "aud": aud,
+        "iat": iat, "exp": now + c.expires_in, "jti": format!("jti_{}", rand_suffix()),
+        "preferred_username": c.user, "groups": c.groups, "amr": ["pwd", "otp"],
+        "auth_time": now - c.mfa_age, "mfa_time": now - c.mfa_age, "sid": c.sid});
+    let input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let sig = test_key().sign(input.as_bytes());
+    format!("{input}.{}", b64.encode(sig.to_bytes()))
+}
+
+/// A session token for `user` with a fresh session id.
+pub fn session_token(user: &str, groups: &[&str], mfa_age: i64) -> String {
+    let sid = format!("ses_{}", rand_suffix());
+    mint(&Claims {
+        user,
+        groups,
+        mfa_age,
+        expires_in: 3600,
+        session: true,
+        sid: &sid,
+    })
+}
+
+/// The gateway's authenticator: the real verifier.
+pub struct Tokens(pub Arc<Verifier>);
 
 impl Authenticate for Tokens {
     fn verify_access(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
-        check(self.access.lock().unwrap().get(token), now)
+        self.0.verify_access(token, now)
     }
     fn verify_session(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
-        check(self.sessions.lock().unwrap().get(token), now)
-    }
-}
-
-fn check(p: Option<&Principal>, now: i64) -> Result<Principal, AuthError> {
-    match p {
-        None => Err(AuthError::InvalidToken),
-        Some(p) if p.expires_at <= now => Err(AuthError::Expired),
-        Some(p) => Ok(p.clone()),
-    }
-}
-
-pub fn principal(user: &str, groups: &[&str], mfa_age: i64) -> Principal {
-    let now = SystemClock.now();
-    Principal {
-        user_id: UserId::from_stored(format!("usr_{user}")),
-        username: user.into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        amr: vec!["pwd".into(), "otp".into()],
-        auth_time: now - mfa_age,
-        mfa_time: now - mfa_age,
-        session_id: Some(SessionId::from_stored(format!("ses_{user}"))),
-        token_id: format!("jti_{user}_{mfa_age}"),
-        issued_at: now - 10,
-        expires_at: now + 300,
+        self.0.verify_session(token, now)
     }
 }
 
 /// The stand-in sign-in backend: user `alice`, password `correct horse`, TOTP code `123456`.
 pub struct Backend {
-    pub tokens: Arc<Tokens>,
+    pub verifier: Arc<Verifier>,
 }
 
 impl Backend {
@@ -92,13 +135,7 @@ impl Backend {
     }
 
     fn done_with(&self, mfa_age: i64, recovery_codes: Option<Vec<SecretString>>) -> SignInStep {
-        let session = format!("session-{}", rand_suffix());
-        let p = principal("alice", &["eng", "staff"], mfa_age);
-        self.tokens
-            .sessions
-            .lock()
-            .unwrap()
-            .insert(session.clone(), p);
+        let session = session_token("alice", &["eng", "staff"], mfa_age);
         SignInStep::Done(Box::new(seawall_core::auth::Tokens {
             session_token: SecretString::new(session),
             access_token: SecretString::new("unused"),
@@ -178,26 +215,25 @@ impl SignInBackend for Backend {
         Ok(self.done_with(0, Some(codes)))
     }
     async fn step_up(&self, r: StepUpRequest, _: &ClientInfo) -> Result<SignInStep, AuthError> {
-        if !self
-            .tokens
-            .sessions
-            .lock()
-            .unwrap()
-            .contains_key(r.session_token.expose())
-        {
-            return Err(AuthError::InvalidToken);
-        }
+        self.verifier
+            .verify_session(r.session_token.expose(), SystemClock.now())?;
         if r.code.expose() != "123456" {
             return Err(AuthError::BadCode);
         }
         Ok(self.done(0))
     }
     async fn sign_out(&self, r: SessionRequest, _: &ClientInfo) -> Result<(), AuthError> {
-        self.tokens
-            .sessions
-            .lock()
-            .unwrap()
-            .remove(r.session_token.expose());
+        let now = SystemClock.now();
+        let p = self
+            .verifier
+            .verify_session(r.session_token.expose(), now)?;
+        let version = self.verifier.revocation_version() + 1;
+        let delta: RevocationDelta = serde_json::from_value(serde_json::json!({
+            "from_version": version - 1, "version": version, "entries": [{"version": version,
+            "kind": "session", "subject": p.session_id.unwrap().as_str(), "revoked_at": now,
+            "expires_at": now + 3600}]}))
+        .unwrap();
+        self.verifier.apply(&delta);
         Ok(())
     }
     async fn refresh(&self, _: RefreshRequest, _: &ClientInfo) -> Result<SignInStep, AuthError> {
@@ -219,7 +255,6 @@ pub struct Harness {
     pub gateway: Gateway,
     pub addr: SocketAddr,
     pub upstream: SocketAddr,
-    pub tokens: Arc<Tokens>,
     pub decisions: Arc<Recorded>,
     pub authorizer: Arc<PolicyAuthorizer>,
 }
@@ -267,7 +302,7 @@ pub async fn start_with(opts: Options) -> Harness {
     let upstream = demo::spawn_echo("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let tokens = Arc::new(Tokens::default());
+    let verifier = verifier();
     let decisions = Arc::new(Recorded::default());
     let engine = PolicyEngine::from_sources([("test.cedar", POLICIES)]).unwrap();
     let mut cidr = BTreeMap::new();
@@ -293,10 +328,10 @@ pub async fn start_with(opts: Options) -> Harness {
         device: DeviceConfig::default(),
         routes: routes(upstream),
         public_url: format!("http://{addr}"),
-        authenticator: tokens.clone(),
+        authenticator: Arc::new(Tokens(verifier.clone())),
         authorizer: authorizer.clone(),
         sign_in: Arc::new(Backend {
-            tokens: tokens.clone(),
+            verifier: verifier.clone(),
         }),
         decisions: decisions.clone(),
         assertion_key: None,
@@ -314,7 +349,6 @@ pub async fn start_with(opts: Options) -> Harness {
         gateway,
         addr,
         upstream,
-        tokens,
         decisions,
         authorizer,
     }
@@ -323,10 +357,15 @@ pub async fn start_with(opts: Options) -> Harness {
 impl Harness {
     /// Issues a bearer token for a user.
     pub fn token(&self, user: &str, groups: &[&str], mfa_age: i64) -> String {
-        let token = format!("tok-{user}-{}", rand_suffix());
-        let p = principal(user, groups, mfa_age);
-        self.tokens.access.lock().unwrap().insert(token.clone(), p);
-        token
+        let sid = format!("ses_{}", rand_suffix());
+        mint(&Claims {
+            user,
+            groups,
+            mfa_age,
+            expires_in: 300,
+            session: false,
+            sid: &sid,
+        })
     }
 
     /// What the upstream's access log holds.

@@ -208,12 +208,7 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn step_up_replaces_the_session_cookie_and_sign_out_ends_it() {
     let h = start().await;
-    let old = "session-stale".to_string();
-    h.tokens
-        .sessions
-        .lock()
-        .unwrap()
-        .insert(old.clone(), principal("alice", &["eng"], 3600));
+    let old = session_token("alice", &["eng"], 3600);
     let session_cookie = format!("seawall_session={old}");
     let r = send(
         &url(&h, "/secure/doc"),

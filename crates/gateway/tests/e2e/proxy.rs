@@ -148,14 +148,40 @@ async fn garbage_tokens_and_malformed_cookies_get_401_never_500() {
         let r = send(&url(&h, "/"), &[(name, &v)], "GET", "").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}: {value}");
     }
-    let expired = h.token("alice", &["eng"], 0);
-    h.tokens
-        .access
-        .lock()
-        .unwrap()
-        .get_mut(&expired)
-        .unwrap()
-        .expires_at = 1;
+    let expired = mint(&Claims {
+        user: "alice",
+        groups: &["eng"],
+        mfa_age: 0,
+        expires_in: -120,
+        session: false,
+        sid: "ses_x",
+    });
+    // A session token is no access token, and an access token no session.
+    let session = session_token("alice", &["eng"], 0);
+    let r = send(
+        &url(&h, "/"),
+        &[("authorization", &format!("Bearer {session}"))],
+        "GET",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let access = h.token("alice", &["eng"], 0);
+    let cookie = format!("seawall_session={access}");
+    let r = send(&url(&h, "/"), &[("cookie", &cookie)], "GET", "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // One flipped character in the signature.
+    let mut tampered = h.token("alice", &["eng"], 0);
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let r = send(
+        &url(&h, "/"),
+        &[("authorization", &format!("Bearer {tampered}"))],
+        "GET",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = send(
         &url(&h, "/"),
         &[("authorization", &format!("Bearer {expired}"))],

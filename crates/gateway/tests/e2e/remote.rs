@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use seawall_core::auth::{ClientInfo, PasswordRequest, SecretString, SignInBackend, SignInStep};
 use seawall_core::{Clock, SystemClock};
-use seawall_gateway::{Authenticate, RemoteSignIn};
+use seawall_gateway::RemoteSignIn;
 use seawall_identity::Verifier;
 use std::sync::{Arc, Mutex};
 
@@ -80,25 +80,6 @@ fn access_token(sid: &str) -> String {
     format!("{input}.{}", B64.encode(sig.to_bytes()))
 }
 
-struct Real(Arc<Verifier>);
-
-impl Authenticate for Real {
-    fn verify_access(
-        &self,
-        t: &str,
-        now: i64,
-    ) -> Result<seawall_core::auth::Principal, seawall_core::auth::AuthError> {
-        self.0.verify_access(t, now)
-    }
-    fn verify_session(
-        &self,
-        t: &str,
-        now: i64,
-    ) -> Result<seawall_core::auth::Principal, seawall_core::auth::AuthError> {
-        self.0.verify_session(t, now)
-    }
-}
-
 fn sync_doc(version: i64, revoked_sessions: &[&str], policies: Option<(u64, &str)>) -> String {
     let now = SystemClock.now();
     let entries: Vec<serde_json::Value> = revoked_sessions
@@ -125,7 +106,7 @@ async fn sync_brings_keys_revocations_and_policies_to_the_gateway() {
     let h = start().await;
     let verifier = Arc::new(Verifier::new(ISSUER, "seawall"));
     h.gateway
-        .set_authenticator(Arc::new(Real(verifier.clone())));
+        .set_authenticator(Arc::new(Tokens(verifier.clone())));
     let token = format!("Bearer {}", access_token("ses_a"));
 
     // Before the first sync the verifier knows no key: refused.
