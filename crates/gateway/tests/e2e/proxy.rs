@@ -430,3 +430,30 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     );
     assert!(h.access_log().await.is_empty());
 }
+
+#[tokio::test]
+async fn serve_returns_after_shutdown_and_stops_listening() {
+    let h = start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(h.gateway.clone().serve(listener, None, async {
+        let _ = stopped.await;
+    }));
+    let auth = format!("Bearer {}", h.token("alice", &["eng"], 0));
+    let r = send(
+        &format!("http://{addr}/"),
+        &[("authorization", &auth)],
+        "GET",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    stop.send(()).unwrap();
+    let done = tokio::time::timeout(std::time::Duration::from_secs(12), served).await;
+    assert!(
+        matches!(done, Ok(Ok(Ok(())))),
+        "serve did not return after shutdown"
+    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
