@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test dependencies and runs every test: formatting, clippy, the Rust unit and
-# integration tests, then the end-to-end suite (tests/e2e, pytest) against the release binary.
+# integration tests, then the end-to-end suite (tests/e2e, pytest) against the binary built by the
+# same (debug) profile as the tests, so the dependencies are compiled once.
 #
 #   scripts/test.sh                 everything
 #   SKIP_INSTALL=1 scripts/test.sh  do not run scripts/install-deps.sh first
@@ -77,7 +78,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-bin="$target_dir/release/seawall"
+bin="$target_dir/debug/seawall"
 
 # 2. Build the binary once, and the test binaries.
 have_bin_crate=0
@@ -86,9 +87,9 @@ if [ -f crates/seawall/Cargo.toml ]; then
 fi
 built=0
 if [ "$have_bin_crate" = 1 ]; then
-  step "build release binary" cargo build --release -j "$jobs" --bin seawall && built=1
+  step "build binary" cargo build -j "$jobs" --bin seawall && built=1
 else
-  skip "build release binary" "crates/seawall does not exist yet"
+  skip "build binary" "crates/seawall does not exist yet"
 fi
 step "build test binaries" cargo test --workspace -j "$jobs" --no-run
 
