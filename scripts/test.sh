@@ -103,7 +103,7 @@ step "cargo test" cargo test --workspace -j "$jobs"
 # 5. End-to-end tests against the real binary.
 run_e2e() {
   local rc
-  SEAWALL_BIN="$bin" "$repo/.venv/bin/python" -m pytest tests/e2e -q -rfEs \
+  SEAWALL_BIN="$bin" "$repo/.venv/bin/python" -m pytest tests/e2e -q -rfEs --durations=10 \
     -p no:cacheprovider ${PYTEST_ARGS:-}
   rc=$?
   if [ "$rc" -eq 5 ]; then
