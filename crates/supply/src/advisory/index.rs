@@ -101,6 +101,11 @@ impl AdvisoryIndex {
         if found != 0 && found != SCHEMA_VERSION {
             return Err(IndexError::SchemaVersion { path, found });
         }
+        // An index that is already set up is opened without writing to it, so that scans
+        // stay read-only and pay no sync.
+        if found == SCHEMA_VERSION {
+            return Ok(Self { conn, path });
+        }
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
@@ -278,6 +283,26 @@ impl AdvisoryIndex {
                 .map_err(map)?;
         }
         Ok(())
+    }
+
+    /// Runs `f` inside one read transaction: one consistent view of the index, and one lock
+    /// instead of one per statement. Nested use runs `f` in the outer transaction.
+    pub fn read<T>(&self, f: impl FnOnce(&Self) -> Result<T, IndexError>) -> Result<T, IndexError> {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(|source| sqlite(&self.path, source))?;
+        let result = f(self);
+        // A read transaction has nothing to keep; ending it cannot lose data.
+        let ended = self
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(|source| sqlite(&self.path, source));
+        let value = result?;
+        ended?;
+        Ok(value)
     }
 
     pub(super) fn begin(&self) -> Result<(), IndexError> {

@@ -137,7 +137,10 @@ fn write_report(args: &ScanArgs, outcome: &ScanOutcome) -> Result<(), String> {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-            (Box::new(BufWriter::new(file)), path.display().to_string())
+            (
+                Box::new(BufWriter::with_capacity(1 << 20, file)),
+                path.display().to_string(),
+            )
         }
         None => (
             Box::new(BufWriter::new(std::io::stdout().lock())),

@@ -55,6 +55,14 @@ pub fn match_components(
     components: &[Component],
     only_advisories: Option<&[String]>,
 ) -> Result<Vec<Finding>, IndexError> {
+    index.read(|index| match_in(index, components, only_advisories))
+}
+
+fn match_in(
+    index: &AdvisoryIndex,
+    components: &[Component],
+    only_advisories: Option<&[String]>,
+) -> Result<Vec<Finding>, IndexError> {
     // Components by what advisories name them by.
     let mut by_package: HashMap<(Ecosystem, String), Vec<usize>> = HashMap::new();
     for (i, c) in components.iter().enumerate() {

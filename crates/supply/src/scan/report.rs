@@ -170,7 +170,9 @@ impl<'a> From<&'a ScanOutcome> for JsonReport<'a> {
         let ignored = outcome
             .ignored
             .iter()
-            .map(|(f, r)| json!({ "finding": f, "reason": r.reason, "expires": r.expires.to_string() }))
+            .map(|(f, r)| {
+                json!({ "finding": f, "reason": r.reason, "expires": r.expires.to_string() })
+            })
             .collect();
         Self {
             target: &outcome.target,
