@@ -31,8 +31,13 @@ pub enum ConfigError {
     },
     #[error("environment variable `{var}`: {message}")]
     Env { var: String, message: String },
-    #[error("config `{key}`: {message}")]
-    Invalid { key: String, message: String },
+    #[error("config{origin} `{key}`: {message}")]
+    Invalid {
+        /// ` file `<path>``, or empty when the configuration did not come from a file.
+        origin: String,
+        key: String,
+        message: String,
+    },
 }
 
 /// The whole configuration.
@@ -383,13 +388,21 @@ impl Config {
                 },
             }
         })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, message, .. } if path.is_some() => ConfigError::Invalid {
+                origin: format!(" file `{}`", file.display()),
+                key,
+                message,
+            },
+            other => other,
+        })?;
         Ok(config)
     }
 
     /// Checks the relations between keys that types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: String::new(),
             key: key.into(),
             message,
         };
@@ -425,6 +438,18 @@ impl Config {
                     self.gateway.assertion_ttl_secs
                 ),
             ));
+        }
+        for (key, value) in [
+            ("session.cookie_name", &self.session.cookie_name),
+            ("gateway.assertion_header", &self.gateway.assertion_header),
+            ("device.posture_header", &self.device.posture_header),
+        ] {
+            if !is_token(value) {
+                return Err(invalid(
+                    key,
+                    format!("`{value}` is not a valid name (letters, digits and !#$%&'*+-.^_`|~)"),
+                ));
+            }
         }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             return Err(invalid(
@@ -503,6 +528,13 @@ impl Config {
             .trim_end_matches('/')
             .to_string()
     }
+}
+
+/// An RFC 9110 `token`: what header field names and cookie names are made of.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn parse_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
@@ -638,6 +670,17 @@ mod tests {
         assert_eq!(c.tokens.access_ttl_secs, d.tokens.access_ttl_secs);
         assert_eq!(c.gateway.listen, d.gateway.listen);
         assert_eq!(c.throttle.max_delay_secs, d.throttle.max_delay_secs);
+    }
+
+    #[test]
+    fn cookie_and_header_names_must_be_tokens() {
+        let f = write("[session]\ncookie_name = \"bad name;\"\n");
+        let err = Config::load_with_env(Some(f.path()), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("session.cookie_name"), "{err}");
+        let f = write("[gateway]\nassertion_header = \"Bad Header\"\n");
+        assert!(Config::load_with_env(Some(f.path()), &[]).is_err());
     }
 
     #[test]

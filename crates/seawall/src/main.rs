@@ -17,10 +17,25 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // One line: the error and its causes, joined.
-            let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("seawall: error: {msg}");
+            eprintln!("seawall: error: {}", one_line(&e));
             ExitCode::from(cmd::exit_code_for(&e))
         }
     }
+}
+
+/// The error and its causes on one line. Many errors already quote their cause in their own
+/// message; a cause whose text is already there is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace(['\n', '\r'], " ")
 }

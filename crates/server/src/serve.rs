@@ -13,6 +13,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+/// Longest time a client may take to send a request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head accepted.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// The TCP peer of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
@@ -46,7 +51,18 @@ pub async fn serve(
                 req.extensions_mut().insert(PeerAddr(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            // Slow or oversized request heads are cut off, as on the gateway: a client that
+            // trickles its headers must not hold a connection (and a task) for ever.
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BYTES);
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .max_header_list_size(MAX_HEAD_BYTES as u32);
             let result = match acceptor {
                 Some(acceptor) => {
                     let Ok(Ok(tls)) =

@@ -35,10 +35,23 @@ struct Credentials {
 }
 
 pub fn login(args: LoginArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    // A password never crosses the network in clear text.
+    anyhow::ensure!(
+        args.server.starts_with("https://"),
+        "server `{}` is not an https:// url; sign-in needs TLS",
+        args.server
+    );
     let ca = args.ca.clone().or_else(|| {
         let local = data_dir.join("tls/cert.pem");
         local.exists().then_some(local)
     });
+    // Saved with the credentials, so it must not depend on today's working directory.
+    let ca = match ca {
+        Some(p) => Some(
+            std::fs::canonicalize(&p).with_context(|| format!("cannot read `{}`", p.display()))?,
+        ),
+        None => None,
+    };
     let client = Client::new(&args.server, ca.as_deref())?;
     let user = match args.user {
         Some(u) => u,
@@ -297,6 +310,11 @@ impl Client {
                         .add(cert)
                         .with_context(|| format!("`{}` holds a bad certificate", path.display()))?;
                 }
+                anyhow::ensure!(
+                    !roots.is_empty(),
+                    "`{}` holds no PEM certificate",
+                    path.display()
+                );
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }

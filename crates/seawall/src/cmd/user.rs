@@ -17,6 +17,10 @@ use std::sync::Arc;
 
 pub fn run(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
+    // A mistyped --data-dir must not quietly create a new installation with a new root key.
+    if !matches!(cmd, UserCommand::Add { .. }) {
+        super::open_store(&config)?;
+    }
     let state = Bootstrap::open(config, Arc::new(SystemClock))?;
     let identity = IdentityService::new(
         state.store.clone(),
