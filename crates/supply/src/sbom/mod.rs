@@ -313,7 +313,24 @@ fn read_one(file: &Path, kind: FileKind) -> Result<(readers::Parsed, Vec<Warning
 }
 
 fn read_requirements(file: &Path) -> (readers::Parsed, Vec<Warning>) {
-    let tree = readers::parse_requirements_file(file, &|p| read_text(p));
+    // Includes may only reach files inside the folder of the requirements file they start
+    // from: an untrusted repository's `-r /etc/passwd` or `-r ../../secret` must not make a CI
+    // job read (and echo in warnings) files outside the tree it scans.
+    let root = file
+        .parent()
+        .and_then(|d| std::fs::canonicalize(d).ok())
+        .unwrap_or_default();
+    let confined = |p: &Path| -> std::io::Result<String> {
+        let real = std::fs::canonicalize(p)?;
+        if root.as_os_str().is_empty() || !real.starts_with(&root) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "it is outside the folder being scanned",
+            ));
+        }
+        read_text(&real)
+    };
+    let tree = readers::parse_requirements_file(file, &confined);
     let mut warnings = Vec::new();
     for (path, e) in tree.errors {
         warnings.push(Warning {
