@@ -17,7 +17,7 @@ mod chain;
 mod log;
 
 pub use chain::{verify, ChainBreak, Record, VerifyReport, GENESIS};
-pub use log::{AuditError, AuditLog};
+pub use log::{check_head, read_head, AuditError, AuditLog, Head};
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;

@@ -10,4 +10,7 @@ pub trait MetaRepo {
     /// Stores `value` under `key` unless a value is already there; returns the value that is
     /// stored afterwards (so two racing initialisers agree on one).
     fn meta_init(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Stores `value` under `key`, replacing what was there.
+    fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 }
