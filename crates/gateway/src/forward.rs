@@ -49,11 +49,19 @@ pub(crate) fn strip_request(
     drop_authorization: bool,
 ) {
     strip_hop_by_hop(headers);
+    // Underscores count as dashes: CGI-style frameworks (PHP, Rack, WSGI) map both to the same
+    // variable, so `X_Forwarded_User` would reach them as `X-Forwarded-User`.
     let spoofable: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
-            let n = name.as_str();
-            n.starts_with("x-forwarded-") || n.starts_with("x-seawall-") || n == "forwarded"
+            let n = name.as_str().replace('_', "-");
+            n.starts_with("x-forwarded-")
+                || n.starts_with("x-seawall-")
+                || n == "forwarded"
+                || n == "x-real-ip"
+                || n == "x-client-ip"
+                || n == owned.assertion.as_str()
+                || n == owned.posture.as_str()
         })
         .cloned()
         .collect();
@@ -165,6 +173,9 @@ mod tests {
             ("forwarded", "for=1.2.3.4"),
             ("x-seawall-assertion", "forged"),
             ("x-seawall-anything", "x"),
+            ("x_forwarded_user", "root"),
+            ("x-seawall_assertion", "forged"),
+            ("x-real-ip", "1.2.3.4"),
             ("x-device-posture", "forged"),
             ("connection", "close, x-private"),
             ("x-private", "hop"),
@@ -183,6 +194,9 @@ mod tests {
             assert!(!h.contains_key(gone), "{gone}");
         }
         assert!(!h.contains_key("x-seawall-anything"));
+        for gone in ["x_forwarded_user", "x-seawall_assertion", "x-real-ip"] {
+            assert!(!h.contains_key(gone), "{gone}");
+        }
         assert!(!h.contains_key("x-device-posture"));
         assert_eq!(h["cookie"], "a=1");
         assert_eq!(h["accept"], "text/plain");
