@@ -12,6 +12,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = cli::Cli::parse();
     logging::init(&cli.global);
     match cmd::run(cli) {
@@ -38,4 +39,24 @@ fn one_line(e: &anyhow::Error) -> String {
         msg.push_str(&text);
     }
     msg.replace(['\n', '\r'], " ")
+}
+
+/// `seawall user list | head` must end quietly when `head` stops reading. Rust ignores SIGPIPE,
+/// so the standard library's `println!` panics on the broken pipe instead; this hook turns that
+/// one panic into the exit a shell expects from a command whose reader went away (128 + 13),
+/// and leaves every other panic to the default hook.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

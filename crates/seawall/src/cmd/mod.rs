@@ -39,12 +39,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(a) => login::token(a),
         Command::Sbom(c) => supply::sbom(c),
         Command::Findings(a) => supply::findings(a),
-        Command::Scan(a) => Ok(seawall_supply::cli::scan::run(&a)),
-        Command::Advisories(crate::cli::AdvisoriesCommand::Import(a)) => {
+        Command::Scan(mut a) => {
+            a.db = advisory_db(&cli.global, a.db)?;
+            Ok(seawall_supply::cli::scan::run(&a))
+        }
+        Command::Advisories(crate::cli::AdvisoriesCommand::Import(mut a)) => {
+            a.db = advisory_db(&cli.global, a.db)?;
             Ok(seawall_supply::cli::advisories::run(&a))
         }
         Command::Policy(c) => policy::run(&cli.global, c),
     }
+}
+
+/// The advisory index: `--db` when given, else `advisories.db` in the data directory (which
+/// is where `seawall up` keeps its own).
+fn advisory_db(global: &GlobalArgs, db: std::path::PathBuf) -> anyhow::Result<std::path::PathBuf> {
+    if db.as_os_str() != seawall_supply::advisory::DEFAULT_DB_PATH {
+        return Ok(db);
+    }
+    Ok(load_config(global)?.data_dir().join("advisories.db"))
 }
 
 /// The exit code for an error: 1 for a denial, 2 for everything else (bad usage, unreadable
