@@ -140,15 +140,31 @@ fn match_in(
         }
     }
 
-    // One finding per component and problem.
-    hits.sort_by_key(|h| (h.component, h.record));
+    // One finding per component and problem, components in purl order: the matched ones are
+    // ranked once, so the findings need no sort by their (long, alike) purl strings.
+    let mut matched: Vec<usize> = hits.iter().map(|h| h.component).collect();
+    matched.sort_unstable();
+    matched.dedup();
+    let mut purls: HashMap<usize, String> = HashMap::with_capacity(matched.len());
+    for &i in &matched {
+        if let Some(c) = components.get(i) {
+            purls.insert(i, c.purl.to_string());
+        }
+    }
+    matched.sort_by(|a, b| purls.get(a).cmp(&purls.get(b)));
+    let rank: HashMap<usize, usize> = matched.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+    hits.sort_by_key(|h| (rank.get(&h.component).copied(), h.component, h.record));
+
     let mut findings = Vec::new();
     for group in hits.chunk_by(|a, b| a.component == b.component) {
         let Some(first) = group.first() else { continue };
         let Some(component) = components.get(first.component) else {
             continue;
         };
-        let purl = component.purl.to_string();
+        let Some(purl) = purls.get(&first.component) else {
+            continue;
+        };
+        let start = findings.len();
         for problem in group_by_problem(group, &records) {
             let members: Vec<(&MatchedRecord, &[String])> = problem
                 .iter()
@@ -160,10 +176,12 @@ fn match_in(
                     ))
                 })
                 .collect();
-            findings.extend(finding(component, &purl, &members));
+            findings.extend(finding(component, purl, &members));
+        }
+        if let Some(own) = findings.get_mut(start..) {
+            own.sort_by(|a, b| a.id.cmp(&b.id));
         }
     }
-    findings.sort_by(|a, b| (&a.purl, &a.id).cmp(&(&b.purl, &b.id)));
     Ok(findings)
 }
 
