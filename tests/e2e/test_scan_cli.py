@@ -100,7 +100,8 @@ def test_scan_without_index_is_a_usage_error(tmp_path, bom):
     assert "seawall advisories import" in proc.stderr
 
 
-def test_scan_of_a_source_tree_reads_its_lockfile(db, tmp_path):
+@pytest.mark.parametrize("target", ["proj", "proj/package-lock.json"])
+def test_scan_of_a_source_tree_or_lockfile_reads_the_lockfile(db, tmp_path, target):
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "package-lock.json").write_text(json.dumps({
         "name": "proj", "version": "1.0.0", "lockfileVersion": 3,
@@ -109,7 +110,7 @@ def test_scan_of_a_source_tree_reads_its_lockfile(db, tmp_path):
             "node_modules/lodash": {"version": "4.17.11"},
         },
     }))
-    proc = run("scan", str(tmp_path / "proj"), "--db", str(db), "--format", "json")
+    proc = run("scan", str(tmp_path / target), "--db", str(db), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     ids = {f["id"] for f in json.loads(proc.stdout)["findings"]}
     assert "GHSA-jf85-cpcp-j695" in ids

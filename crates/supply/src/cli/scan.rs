@@ -164,35 +164,29 @@ fn pretty(value: &serde_json::Value) -> String {
     text
 }
 
-/// Components from an SBOM document, or from the lockfiles under a path.
+/// Components from an SBOM document, or from the lockfiles under a path. A `.json` file is
+/// read as an SBOM when it is CycloneDX or SPDX, and otherwise handed to the lockfile readers
+/// (`package-lock.json`, `packages.lock.json`, ...).
 fn read_components(target: &Path) -> Result<(Vec<Component>, Vec<String>), String> {
     let shown = target.display().to_string();
     let meta = std::fs::metadata(target).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    if meta.is_file() && is_sbom(target) {
+    let is_json = target
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e == "json");
+    if meta.is_file() && is_json {
         if meta.len() > MAX_SBOM_BYTES {
             return Err(format!("`{shown}` is larger than {MAX_SBOM_BYTES} bytes"));
         }
         let bytes = std::fs::read(target).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-        let read = scan::components_from_sbom(&shown, &bytes).map_err(|e| e.to_string())?;
-        return Ok((read.components, read.skipped));
+        match scan::components_from_sbom(&shown, &bytes) {
+            Ok(read) => return Ok((read.components, read.skipped)),
+            Err(scan::SbomInputError::Format(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
     let report = crate::sbom::generate(target, &crate::sbom::SbomOptions::default())
         .map_err(|e| e.to_string())?;
     let skipped = report.warnings.iter().map(ToString::to_string).collect();
     Ok((report.components, skipped))
-}
-
-/// A `.json` file that is not a lockfile seawall reads as such (`package-lock.json`,
-/// `composer.lock` is not json-named, `packages.lock.json`, `Pipfile.lock`).
-fn is_sbom(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let lockfile = matches!(
-        name.as_str(),
-        "package-lock.json" | "npm-shrinkwrap.json" | "packages.lock.json" | "composer.json"
-    );
-    name.ends_with(".json") && !lockfile
 }
