@@ -482,7 +482,10 @@ fn html_response(
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
+    // the sign-in form's POST (Fetch, "serializing a request origin"), which the origin check
+    // must refuse; other sites still receive no referrer.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
