@@ -122,3 +122,33 @@ def admin_token_cached(sw: Seawall) -> str:
         user = sw.add_user("secadmin2", ("admins",))
         _cached[id(sw)] = sw.sign_in(user)["access_token"]
     return _cached[id(sw)]
+
+
+def test_advisories_push_from_the_cli_rematches_on_the_server(sw: Seawall, tmp_path: Path):
+    """`seawall advisories push` reads OSV files locally and sends them; the server re-matches."""
+    user = sw.add_user("secadmin3", ("admins",))
+    sw.sign_in(user)  # enrolls TOTP; the CLI signs in below with a fresh code
+    auth = {"Authorization": f"Bearer {admin_token_cached(sw)}"}
+    project = tmp_path / "app2"
+    project.mkdir()
+    (project / "Cargo.lock").write_text(CARGO_LOCK)
+    sbom = tmp_path / "app2.cdx.json"
+    assert sw.cli("sbom", str(project), "-o", str(sbom)).returncode == 0
+    r = sw.api("POST", "/api/v1/sboms?project=app2&version=2.0", headers=auth,
+               data=sbom.read_bytes())
+    assert r.status_code == 200, r.text
+
+    r = sw.cli("login", "--server", sw.server_url, "--user", user.name, "--password-stdin",
+               "--code", user.fresh_code(), input=user.password + "\n")
+    assert r.returncode == 0, r.stderr
+    osv_dir = tmp_path / "osv"
+    osv_dir.mkdir()
+    (osv_dir / "TEST-ITOA-9.json").write_text(json.dumps(osv("TEST-ITOA-9", "itoa", "1.0.12")))
+    (osv_dir / "broken.json").write_text("{not json")
+    r = sw.cli("advisories", "push", str(osv_dir))
+    assert r.returncode == 2, r.stdout + r.stderr  # the broken file is reported
+    assert "broken.json" in r.stderr
+    assert "TEST-ITOA-9" in r.stdout and "pkg:cargo/itoa@1.0.11" in r.stdout, r.stdout
+    findings = sw.api("GET", "/api/v1/findings?project=app2", headers=auth).json()
+    assert ("TEST-ITOA-9", "pkg:cargo/itoa@1.0.11") in {
+        (f["advisory_id"], f["purl"]) for f in findings}

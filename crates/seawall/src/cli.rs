@@ -76,8 +76,19 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AdvisoriesCommand {
-    /// Import OSV records (JSON or YAML files, directories, osv.dev `all.zip` exports).
+    /// Import OSV records (JSON or YAML files, directories, osv.dev `all.zip` exports) into a
+    /// local advisory index, for `seawall scan`.
     Import(seawall_supply::cli::advisories::ImportArgs),
+    /// Send OSV records to the control plane (signed in with `seawall login`, as an admin); the
+    /// SBOMs it stores are re-matched against the advisories that changed.
+    Push(AdvisoriesPushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdvisoriesPushArgs {
+    /// OSV files (.json, .yaml), directories of them, or osv.dev `all.zip` exports.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

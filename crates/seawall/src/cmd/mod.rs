@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             a.db = advisory_db(&cli.global, a.db)?;
             Ok(seawall_supply::cli::advisories::run(&a))
         }
+        Command::Advisories(crate::cli::AdvisoriesCommand::Push(a)) => supply::push_advisories(a),
         Command::Policy(c) => policy::run(&cli.global, c),
     }
 }

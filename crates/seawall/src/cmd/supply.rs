@@ -2,7 +2,7 @@
 //! binary's wiring (the offline ones live in the supply crate).
 
 use super::login::authorized_request;
-use crate::cli::{FindingsArgs, SbomCommand, SbomPushArgs, SbomSubcommand};
+use crate::cli::{AdvisoriesPushArgs, FindingsArgs, SbomCommand, SbomPushArgs, SbomSubcommand};
 use anyhow::Context;
 use std::io::Read;
 use std::process::ExitCode;
@@ -33,6 +33,50 @@ fn push(args: SbomPushArgs) -> anyhow::Result<ExitCode> {
     let answer = authorized_request("POST", &path, Some(&body))?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Most records sent in one request.
+const PUSH_BATCH: usize = 500;
+
+/// Reads OSV records the way `advisories import` does (into a throw-away index, so files,
+/// directories and zips are all understood and bad records are reported the same way), then
+/// sends them to the control plane in batches.
+pub fn push_advisories(args: AdvisoriesPushArgs) -> anyhow::Result<ExitCode> {
+    let mut staging = seawall_supply::advisory::AdvisoryIndex::open_in_memory()?;
+    let report = staging.import(&args.paths)?;
+    for e in &report.errors {
+        eprintln!("warning: {e}");
+    }
+    let ids = report.changed();
+    let (mut added, mut updated, mut new_findings) = (0u64, 0u64, 0usize);
+    for chunk in ids.chunks(PUSH_BATCH) {
+        let mut records = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            if let Some(r) = staging.record(id)? {
+                records.push(r);
+            }
+        }
+        let body = serde_json::to_vec(&records)?;
+        let answer = authorized_request("POST", "/api/v1/advisories", Some(&body))?;
+        let count = |k: &str| answer.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        added += count("added");
+        updated += count("updated");
+        if let Some(found) = answer.get("new_findings").and_then(|v| v.as_array()) {
+            for f in found {
+                println!("new finding: {}", serde_json::to_string(f)?);
+            }
+            new_findings += found.len();
+        }
+    }
+    println!(
+        "{} records read, {added} added and {updated} updated on the server, {new_findings} new findings",
+        ids.len()
+    );
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 pub fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
