@@ -58,7 +58,12 @@ pub fn push_advisories(args: AdvisoriesPushArgs) -> anyhow::Result<ExitCode> {
         }
         let body = serde_json::to_vec(&records)?;
         let answer = authorized_request("POST", "/api/v1/advisories", Some(&body))?;
-        let count = |k: &str| answer.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let count = |k: &str| {
+            answer
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
         added += count("added");
         updated += count("updated");
         if let Some(found) = answer.get("new_findings").and_then(|v| v.as_array()) {
