@@ -41,7 +41,7 @@ def seawall_bin() -> Path:
     """The binary under test: `$SEAWALL_BIN`, else target/release/seawall, else debug."""
     env = os.environ.get("SEAWALL_BIN")
     if env:
-        return Path(env)
+        return Path(env).resolve()
     for profile in ("release", "debug"):
         p = repo_root() / "target" / profile / "seawall"
         if p.exists():
