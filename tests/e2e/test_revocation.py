@@ -74,6 +74,10 @@ def test_removing_a_group_takes_effect_for_new_tokens(gw: Seawall, users, marker
     first = gw.sign_in(user)
     assert gw.curl(f"/app/{marker}-in", token=first["access_token"]).status == 200
     gw.cli("user", "group", "remove", "judy", "eng", check=True)
+    # The removal revokes every token issued at or before its second (JWT `iat` has whole
+    # seconds); a token refreshed within that same second is refused until the next one.
+    # Known limitation, noted on the issue; wait it out here.
+    time.sleep(1.1)
     r = gw.api("POST", "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert r.status_code == 200, r.text
     claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
