@@ -124,7 +124,8 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
         changed: changed.clone(),
         supply: supply_state(&state)?,
     };
-    let api_tls = tls::server_config(&cert)?;
+    let api_tls = seawall_gateway::tls::server_config(&cert.cert, &cert.key, None)
+        .map_err(|e| RunError::Gateway(e.to_string()))?;
     tokio::spawn(crate::serve::serve(
         api_listener,
         Some(api_tls),

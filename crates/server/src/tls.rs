@@ -1,19 +1,12 @@
-//! The listener certificate: configured PEM files, or a self-signed certificate generated once
-//! in the data directory for local use.
+//! The listener certificate: configured PEM files, or one generated once in the data directory
+//! for local use. Loading the PEM files into a rustls configuration is the gateway crate's
+//! (`seawall_gateway::tls`), shared by both listeners.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read `{path}`: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("`{path}` holds no {what}")]
-    Empty { path: PathBuf, what: &'static str },
     #[error("cannot write `{path}`: {source}")]
     Write {
         path: PathBuf,
@@ -21,8 +14,6 @@ pub enum TlsError {
     },
     #[error("cannot generate a certificate: {0}")]
     Generate(String),
-    #[error("the certificate and key do not form a usable TLS configuration: {0}")]
-    Config(String),
 }
 
 /// PEM paths of a certificate chain and its key.
@@ -106,56 +97,6 @@ fn generate_local_chain() -> Result<LocalChain, rcgen::Error> {
         leaf_pem: leaf_cert.pem(),
         key_pem: leaf_key.serialize_pem(),
     })
-}
-
-/// A rustls server configuration for `paths`, offering HTTP/2 and HTTP/1.1.
-pub fn server_config(paths: &CertPaths) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let certs = load_certs(&paths.cert)?;
-    let key = load_key(&paths.key)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| TlsError::Config(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| TlsError::Config(e.to_string()))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
-}
-
-/// Reads every certificate in a PEM file.
-pub fn load_certs(
-    path: &Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            path: path.to_owned(),
-            what: "PEM certificate",
-        });
-    }
-    Ok(certs)
-}
-
-fn load_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .ok()
-        .flatten()
-        .ok_or_else(|| TlsError::Empty {
-            path: path.to_owned(),
-            what: "PEM private key",
-        })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
