@@ -13,12 +13,14 @@ pub mod identity;
 pub mod meta;
 pub mod sqlite;
 pub mod supply;
+pub mod vault;
 
 pub use supply::{FindingRow, SbomRow, SupplyRepo};
 
 pub use audit::{AuditRepo, StoredAuditRecord};
 pub use identity::IdentityRepo;
 pub use meta::MetaRepo;
+pub use vault::{VaultOp, VaultRepo};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,12 @@ pub enum StoreError {
 }
 
 /// Everything the control plane stores.
-pub trait Store: MetaRepo + AuditRepo + IdentityRepo + SupplyRepo + Send + Sync + 'static {}
+pub trait Store:
+    MetaRepo + AuditRepo + IdentityRepo + SupplyRepo + VaultRepo + Send + Sync + 'static
+{
+}
 
-impl<T: MetaRepo + AuditRepo + IdentityRepo + SupplyRepo + Send + Sync + 'static> Store for T {}
+impl<T> Store for T where
+    T: MetaRepo + AuditRepo + IdentityRepo + SupplyRepo + VaultRepo + Send + Sync + 'static
+{
+}

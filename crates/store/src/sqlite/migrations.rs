@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (2, "identity", include_str!("migrations/0002_identity.sql")),
     (3, "supply", include_str!("migrations/0003_supply.sql")),
+    (4, "vault", include_str!("migrations/0004_vault.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

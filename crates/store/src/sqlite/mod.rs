@@ -9,6 +9,7 @@ mod identity;
 mod meta;
 mod migrations;
 mod supply;
+mod vault;
 
 use crate::StoreError;
 use rusqlite::Connection;
