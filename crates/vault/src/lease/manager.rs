@@ -9,7 +9,7 @@ use seawall_audit::{AuditEntry, AuditLog, Outcome};
 use seawall_core::clock::SharedClock;
 use seawall_core::event::EventSink;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use tokio::sync::Notify;
 
 /// Storage prefix of lease records.
@@ -80,6 +80,8 @@ pub struct LeaseManager {
     pub(super) wake: Notify,
     /// Signalled whenever a revocation attempt ends.
     pub(super) done: Notify,
+    /// The token store whose expiries the loop also handles (see `attach_tokens`).
+    pub(super) tokens: OnceLock<Weak<crate::token::TokenStore>>,
 }
 
 fn mount_key(mount: &str) -> String {
@@ -109,7 +111,19 @@ impl LeaseManager {
             index: Mutex::new(index),
             wake: Notify::new(),
             done: Notify::new(),
+            tokens: OnceLock::new(),
         }))
+    }
+
+    /// Lets the expiry loop also revoke expired tokens of `tokens` (with their trees and
+    /// leases), so one loop covers both. [`crate::token::TokenStore::attach_leases`] calls it.
+    pub fn attach_tokens(&self, tokens: &Arc<crate::token::TokenStore>) {
+        let _ = self.tokens.set(Arc::downgrade(tokens));
+        self.wake.notify_one();
+    }
+
+    pub(super) fn token_store(&self) -> Option<Arc<crate::token::TokenStore>> {
+        self.tokens.get().and_then(Weak::upgrade)
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Index> {

@@ -214,7 +214,8 @@ impl LeaseManager {
 
     /// Starts the expiry and retry loop: first schedules interrupted (`Pending`) leases for
     /// revocation, then revokes whatever is due and sleeps until the next deadline, waking
-    /// early when a nearer one appears. Stops when `stop` turns true or its sender is gone.
+    /// early when a nearer one appears. With a token store attached it also revokes expired
+    /// tokens, so their children and leases go too. Stops when `stop` turns true or its sender is gone.
     /// Register the engines before calling it.
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         tokio::spawn(async move {
@@ -227,7 +228,11 @@ impl LeaseManager {
                     break;
                 }
                 self.tick().await;
-                let nap = self.nap();
+                let mut nap = self.nap();
+                if let Some(tokens) = self.token_store() {
+                    tokens.expire_due();
+                    nap = nap.min(tokens.nap());
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(nap) => {}
                     _ = self.wake.notified() => {}

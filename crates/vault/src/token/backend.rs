@@ -1,6 +1,8 @@
 //! The token auth method mounted at `auth/token/`, with Vault's paths and bodies: `create`,
 //! `create-orphan`, `lookup`, `lookup-self`, `lookup-accessor`, `renew`, `renew-self`,
-//! `renew-accessor`, `revoke`, `revoke-self`, `revoke-accessor`, `revoke-orphan`.
+//! `renew-accessor`, `revoke`, `revoke-self`, `revoke-accessor`, `revoke-orphan`, and LIST
+//! `accessors`. `create-orphan`, `no_parent`, `revoke-orphan` and `accessors` need a root
+//! caller, or `sudo` on the path when core wires [`TokenBackend::with_sudo_check`].
 
 use super::fields::{bool_field, duration_field, string_list, string_map, uint_field};
 use super::{rfc3339, TokenSpec, TokenStore};
@@ -145,6 +147,11 @@ impl TokenBackend {
                 "field `id`: choosing the token string is not supported",
             ));
         }
+        if d.get("role_name").is_some_and(|v| !v.is_null() && v != "") {
+            return Err(VaultError::invalid(
+                "field `role_name`: token roles are not supported",
+            ));
+        }
         if let Some(t) = req.str_field("type")? {
             if t != "service" && t != "default" {
                 return Err(VaultError::invalid(format!(
@@ -277,9 +284,16 @@ impl Backend for TokenBackend {
                 let (_, e) = self.token_field(req)?;
                 self.revoke(&e, true).await
             }
-            "create" | "create-orphan" | "lookup" | "lookup-self" | "lookup-accessor" | "renew"
-            | "renew-self" | "renew-accessor" | "revoke" | "revoke-self" | "revoke-accessor"
-            | "revoke-orphan" => Err(unsupported()),
+            "accessors" if op == Operation::List => {
+                let caller = Self::caller(req)?;
+                if !self.privileged(req, &caller) {
+                    return Err(VaultError::PermissionDenied);
+                }
+                Response::list(self.tokens.accessors()?)
+            }
+            "accessors" | "create" | "create-orphan" | "lookup" | "lookup-self"
+            | "lookup-accessor" | "renew" | "renew-self" | "renew-accessor" | "revoke"
+            | "revoke-self" | "revoke-accessor" | "revoke-orphan" => Err(unsupported()),
             _ => Err(VaultError::NotFound(format!(
                 "no handler for route `{}`",
                 req.path

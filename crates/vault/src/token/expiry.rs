@@ -44,7 +44,8 @@ impl TokenStore {
         n
     }
 
-    fn nap(&self) -> Duration {
+    /// How long until the next token expiry, at most a minute.
+    pub(crate) fn nap(&self) -> Duration {
         let now_ms = self.clock.now_millis();
         let x = self.expiry.lock().unwrap_or_else(|p| p.into_inner());
         match x.first() {
@@ -56,7 +57,8 @@ impl TokenStore {
         }
     }
 
-    /// Starts the loop that revokes tokens as they expire. Stops when `stop` turns true or
+    /// Starts a loop of its own that revokes tokens as they expire. Not needed when a lease
+    /// manager is attached and its loop runs (it does this too). Stops when `stop` turns true or
     /// its sender is gone.
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         tokio::spawn(async move {

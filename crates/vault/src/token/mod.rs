@@ -174,9 +174,11 @@ impl TokenStore {
         }))
     }
 
-    /// Revoking a token from now on also revokes the leases it obtained through `leases`.
-    pub fn attach_leases(&self, leases: &Arc<LeaseManager>) {
+    /// Revoking a token from now on also revokes the leases it obtained through `leases`, and
+    /// the lease manager's loop revokes tokens when they expire.
+    pub fn attach_leases(self: &Arc<Self>, leases: &Arc<LeaseManager>) {
         let _ = self.leases.set(Arc::downgrade(leases));
+        leases.attach_tokens(self);
     }
 
     /// Token creation, renewal and revocation are audited from now on.
@@ -245,6 +247,16 @@ impl TokenStore {
         }
     }
 
+    /// The accessors of every stored token, sorted.
+    pub fn accessors(&self) -> Result<Vec<String>, VaultError> {
+        Ok(self
+            .barrier
+            .keys(ACCESSOR_PREFIX)?
+            .into_iter()
+            .map(|k| k[ACCESSOR_PREFIX.len()..].to_owned())
+            .collect())
+    }
+
     fn cache_put(&self, e: Arc<TokenEntry>) {
         self.cache
             .write()
@@ -262,6 +274,9 @@ impl TokenStore {
             x.insert((new, id.to_owned()));
             if earlier {
                 self.wake.notify_one();
+                if let Some(lm) = self.leases.get().and_then(Weak::upgrade) {
+                    lm.wake();
+                }
             }
         }
     }

@@ -536,3 +536,105 @@ async fn the_token_api_answers_like_vault() {
         .unwrap();
     assert!(e.tokens.lookup(&t2).unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_loop_revokes_expired_tokens_and_their_leases() {
+    let f = Fixture::new();
+    // Real time: the loop sleeps on tokio's timer until the token's expiry.
+    let clock: seawall_core::clock::SharedClock = Arc::new(seawall_core::SystemClock);
+    let leases = crate::lease::LeaseManager::open(
+        f.barrier.clone(),
+        clock.clone(),
+        f.events.clone(),
+        f.audit.clone(),
+    )
+    .unwrap();
+    leases.register_engine("database/", f.engine.clone());
+    let tokens = TokenStore::open(f.barrier.clone(), clock.clone()).unwrap();
+    let _backend = TokenBackend::new(Arc::clone(&tokens), Arc::clone(&leases));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    leases.clone().spawn(stop_rx);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let root = tokens.create_root().unwrap();
+    let root_entry = tokens.lookup(&root).unwrap().unwrap();
+    let mut s = spec(&root_entry, &["a"]);
+    s.ttl = 1;
+    let (tok, t) = tokens.create(s).unwrap();
+    let (child, c) = tokens.create(spec(&t, &["a"])).unwrap();
+    let now = clock.now();
+    let mut l = crate::lease::Lease::new("database/", "database/creds/ro", now, 600, 0);
+    l.token = Some(c.id.clone());
+    leases.create_pending(l.clone()).unwrap();
+    leases.activate(&l.id).unwrap();
+
+    let start = std::time::Instant::now();
+    while leases.lookup(&l.id).is_some() {
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "lease of an expired token's child not revoked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(tokens.lookup(&tok).unwrap().is_none());
+    assert!(tokens.lookup(&child).unwrap().is_none());
+    assert!(tokens.lookup_accessor(&c.accessor).unwrap().is_none());
+    assert!(tokens.lookup(&root).unwrap().is_some());
+    stop_tx.send(true).unwrap();
+}
+
+#[tokio::test]
+async fn accessors_list_needs_root_and_roles_are_refused() {
+    let e = env();
+    let b = backend(&e);
+    let (tok, t) = e.tokens.create(spec(&e.root_entry, &["a"])).unwrap();
+    let keys = b
+        .handle(&req(
+            Operation::List,
+            "accessors",
+            &e.root,
+            &e.root_entry,
+            json!({}),
+        ))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&json!(t.accessor)));
+    let err = b
+        .handle(&req(Operation::List, "accessors", &tok, &t, json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403);
+    let err = b
+        .handle(&req(
+            Operation::Update,
+            "create",
+            &e.root,
+            &e.root_entry,
+            json!({"role_name": "r"}),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("role_name"), "{err}");
+}
+
+#[test]
+fn the_expiry_index_survives_a_restart() {
+    let e = env();
+    let mut s = spec(&e.root_entry, &["a"]);
+    s.ttl = 10;
+    let (tok, _) = e.tokens.create(s).unwrap();
+    e.f.clock.advance(11);
+    let again = TokenStore::open(e.f.barrier.clone(), e.f.shared_clock()).unwrap();
+    assert_eq!(again.expire_due(), 1);
+    assert!(again.accessors().unwrap().len() == 1);
+    assert!(e
+        .f
+        .barrier
+        .get::<TokenEntry>(&id_key(&again.hash(&tok)))
+        .unwrap()
+        .is_none());
+}
