@@ -156,6 +156,8 @@ impl LeaseManager {
     }
 
     /// Records a new lease as `Pending`, durably, before the engine creates the credential.
+    /// With a token store attached, a lease for a token that is no longer valid (revoked,
+    /// expired, or its last use spent) is refused, so no lease outlives its token.
     pub fn create_pending(&self, mut lease: Lease) -> Result<(), VaultError> {
         lease.state = LeaseState::Pending;
         let mut idx = self.lock();
@@ -164,6 +166,13 @@ impl LeaseManager {
                 "lease `{}` already exists",
                 lease.id
             )));
+        }
+        // Checked under the index lock: a revocation deletes the token first and collects its
+        // leases under this lock afterwards, so it either sees this lease or we see no token.
+        if let (Some(token), Some(tokens)) = (&lease.token, self.token_store()) {
+            if tokens.lookup_id(token)?.is_none() {
+                return Err(VaultError::PermissionDenied);
+            }
         }
         self.barrier.put(&key(&lease.id), &lease)?;
         let earlier = idx.due.first().is_none_or(|(d, _)| lease.expire_time < *d);

@@ -388,3 +388,28 @@ async fn the_loop_wakes_for_a_new_earlier_deadline() {
     assert!(f.engine.revoked.lock().unwrap().contains(&l.id));
     stop_tx.send(true).unwrap();
 }
+
+#[tokio::test]
+async fn no_lease_is_created_for_a_token_that_is_gone() {
+    let f = Fixture::new();
+    let tokens = crate::token::TokenStore::open(f.barrier.clone(), f.shared_clock()).unwrap();
+    tokens.attach_leases(&f.leases);
+    let root = tokens.create_root().unwrap();
+    let root_entry = tokens.lookup(&root).unwrap().unwrap();
+    let (_, t) = tokens
+        .create(crate::token::TokenSpec {
+            parent: Some(root_entry),
+            num_uses: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let ok = f.issue("ro", 60, 0, Some(&t.id));
+    // The last use revokes the token (and schedules its lease); a lease for it is refused.
+    tokens.consume_use(&t).unwrap();
+    let mut l = Lease::new("database/", "database/creds/ro", T0, 60, 0);
+    l.token = Some(t.id.clone());
+    let err = f.leases.create_pending(l.clone()).unwrap_err();
+    assert_eq!(err.status(), 403);
+    assert!(f.leases.lookup(&l.id).is_none());
+    assert_eq!(f.leases.lookup(&ok.id).unwrap().state, LeaseState::Revoking);
+}

@@ -180,12 +180,16 @@ impl TokenBackend {
             no_parent,
             no_default_policy: bool_field(d, "no_default_policy")?.unwrap_or(false),
         };
+        let asked = spec.ttl;
         let (token, entry) = self.tokens.create(spec)?;
-        Ok(auth_response(TokenStore::auth_info(
-            &token,
-            &entry,
-            self.tokens.now(),
-        )))
+        let mut resp = auth_response(TokenStore::auth_info(&token, &entry, self.tokens.now()));
+        if entry.period == 0 && asked > entry.ttl {
+            resp.warnings.push(format!(
+                "TTL of {asked}s exceeded the effective max_ttl of {}s; TTL value is capped accordingly",
+                entry.ttl
+            ));
+        }
+        Ok(resp)
     }
 
     fn renew(&self, req: &Request, token: &str, e: &TokenEntry) -> Result<Response, VaultError> {

@@ -638,3 +638,33 @@ fn the_expiry_index_survives_a_restart() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn a_ttl_above_the_maximum_is_capped_with_a_warning() {
+    let e = env();
+    let b = backend(&e);
+    let r = b
+        .handle(&req(
+            Operation::Update,
+            "create",
+            &e.root,
+            &e.root_entry,
+            json!({"ttl": "10000h"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.auth.unwrap().lease_duration, MAX_TTL);
+    assert_eq!(r.warnings.len(), 1);
+    assert!(r.warnings[0].contains("capped"), "{:?}", r.warnings);
+    let r = b
+        .handle(&req(
+            Operation::Update,
+            "create",
+            &e.root,
+            &e.root_entry,
+            json!({"ttl": 60}),
+        ))
+        .await
+        .unwrap();
+    assert!(r.warnings.is_empty());
+}
