@@ -413,3 +413,42 @@ async fn no_lease_is_created_for_a_token_that_is_gone() {
     assert!(f.leases.lookup(&l.id).is_none());
     assert_eq!(f.leases.lookup(&ok.id).unwrap().state, LeaseState::Revoking);
 }
+
+#[tokio::test]
+async fn leases_and_tokens_survive_reopening_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seawall.db");
+    let sealer = Arc::new(Sealer::new(DataKey::generate()));
+    let clock = ManualClock::at(T0);
+    let shared: SharedClock = Arc::new(clock.clone());
+    let open = |path: &std::path::Path| {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).unwrap());
+        let barrier = Barrier::new(store.clone(), sealer.clone());
+        let audit = AuditLog::open(store, &sealer, shared.clone()).unwrap();
+        let lm = LeaseManager::open(
+            barrier.clone(),
+            shared.clone(),
+            Arc::new(Events::default()),
+            audit,
+        )
+        .unwrap();
+        let tokens = crate::token::TokenStore::open(barrier, shared.clone()).unwrap();
+        tokens.attach_leases(&lm);
+        (lm, tokens)
+    };
+    let (lm, tokens) = open(&path);
+    let root = tokens.create_root().unwrap();
+    let id = tokens.lookup(&root).unwrap().unwrap().id.clone();
+    let mut l = Lease::new("database/", "database/creds/ro", T0, 60, 600);
+    l.token = Some(id.clone());
+    lm.create_pending(l.clone()).unwrap();
+    lm.activate(&l.id).unwrap();
+    drop((lm, tokens));
+
+    let (lm, tokens) = open(&path);
+    assert_eq!(tokens.lookup(&root).unwrap().unwrap().id, id);
+    let got = lm.lookup(&l.id).unwrap();
+    assert_eq!(got.state, LeaseState::Active);
+    assert_eq!(got.token.as_deref(), Some(id.as_str()));
+    assert_eq!(got.max_expire_time, T0 + 600);
+}

@@ -122,7 +122,7 @@ pub struct TokenStore {
     clock: SharedClock,
     key: Hmac<Sha256>,
     cache: RwLock<HashMap<String, Arc<TokenEntry>>>,
-    /// Bumped (under the cache lock) by every revocation.
+    /// Bumped (under the cache lock) by every write and revocation.
     epoch: AtomicU64,
     /// Serialises every change to stored tokens.
     write: Mutex<()>,
@@ -257,11 +257,12 @@ impl TokenStore {
             .collect())
     }
 
+    /// Puts a just-written entry in the cache. Bumping the epoch stops a lookup that read the
+    /// previous version from storage from caching it over this one.
     fn cache_put(&self, e: Arc<TokenEntry>) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(e.id.clone(), e);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.insert(e.id.clone(), e);
     }
 
     fn set_expiry(&self, id: &str, old: i64, new: i64) {
