@@ -72,6 +72,14 @@ pub enum Command {
     /// Manage the local vulnerability advisory index.
     #[command(subcommand)]
     Advisories(AdvisoriesCommand),
+    /// Run a command with short-lived credentials from the vault: a database credential (and
+    /// KV secrets) handed to it, renewed while it runs and revoked the moment it exits.
+    ///
+    /// Example: seawall exec --db readonly -- psql -c 'select current_user'
+    Exec(ExecArgs),
+    /// List, look up, renew and revoke vault leases; reconcile a database connection.
+    #[command(subcommand)]
+    Leases(LeasesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +250,109 @@ pub struct FindingsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How to reach the vault API (`/v1/...`), as Vault's own CLI takes it.
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    /// Address of the vault API.
+    #[arg(
+        long,
+        env = "VAULT_ADDR",
+        default_value = "https://127.0.0.1:8443",
+        value_name = "URL"
+    )]
+    pub addr: String,
+    /// Vault token (else `--token-file`, else `VAULT_TOKEN`). Prefer those two: any user on the
+    /// machine can read a command's arguments.
+    #[arg(long, value_name = "TOKEN", value_parser = secret_value, conflicts_with = "token_file")]
+    pub token: Option<seawall_core::auth::SecretString>,
+    /// Read the vault token from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for the vault API (default: the data directory's
+    /// `tls/ca.pem` when there is one).
+    #[arg(long, env = "VAULT_CACERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+fn secret_value(s: &str) -> Result<seawall_core::auth::SecretString, String> {
+    Ok(seawall_core::auth::SecretString::new(s))
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    /// Database credential from `creds/ROLE` of the mount (`database` unless given as
+    /// `MOUNT/ROLE`), handed to the command as PGUSER, PGPASSWORD and DATABASE_URL (and PGHOST,
+    /// PGPORT, PGDATABASE when known).
+    #[arg(long, value_name = "[MOUNT/]ROLE")]
+    pub db: Option<String>,
+    /// Lease TTL while the command runs (`90s`, `5m`, `1h`): renewed every third of it, so if
+    /// `seawall exec` itself dies the credential is revoked by the server within this time.
+    #[arg(long, value_name = "DURATION", requires = "db")]
+    pub ttl: Option<String>,
+    /// Hand the database credential over as a JSON file of mode 0600 at PATH (created, must not
+    /// exist; removed at exit) named by SEAWALL_DB_FILE, instead of environment variables.
+    #[arg(long, value_name = "PATH", requires = "db")]
+    pub db_file: Option<PathBuf>,
+    /// A field of a KV version 2 secret as an environment variable (repeatable):
+    /// `secret/app/config#password=APP_PASSWORD` reads `secret/data/app/config`.
+    #[arg(long = "secret", value_name = "MOUNT/PATH#FIELD=ENV")]
+    pub secrets: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeasesCommand {
+    /// List leases with their expiry; `--failing` lists revocations that keep failing.
+    List {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Only leases whose id starts with this (`database/creds/readonly/`).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Only leases whose revocation keeps failing, with the last error.
+        #[arg(long)]
+        failing: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one lease, or every lease below a prefix.
+    Revoke {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The lease id.
+        #[arg(required_unless_present = "prefix", conflicts_with = "prefix")]
+        id: Option<String>,
+        /// Revoke every lease whose id starts with this.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+    },
+    /// Renew a lease.
+    Renew {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The lease id.
+        id: String,
+        /// Requested TTL from now (`30s`, `10m`); the role's default when absent.
+        #[arg(long, value_name = "DURATION")]
+        increment: Option<String>,
+    },
+    /// Drop the database roles carrying Seawall's prefix that no live lease accounts for.
+    Reconcile {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// The connection (`config/NAME`) to reconcile.
+        connection: String,
+        /// The database engine's mount.
+        #[arg(long, default_value = "database", value_name = "MOUNT")]
+        mount: String,
+    },
 }
 
 #[cfg(test)]

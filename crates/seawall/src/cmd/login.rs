@@ -297,35 +297,41 @@ struct Client {
     agent: ureq::Agent,
 }
 
+/// A blocking HTTPS agent that trusts the PEM certificates in `ca`, or the web's public roots
+/// when there is none. Also used by the Vault API client of `seawall exec` and `seawall leases`.
+pub(super) fn tls_agent(ca: Option<&Path>) -> anyhow::Result<ureq::Agent> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let pem =
+                std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok) {
+                roots
+                    .add(cert)
+                    .with_context(|| format!("`{}` holds a bad certificate", path.display()))?;
+            }
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "`{}` holds no PEM certificate",
+                path.display()
+            );
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(ureq::AgentBuilder::new()
+        .tls_config(Arc::new(tls))
+        .timeout(std::time::Duration::from_secs(30))
+        .build())
+}
+
 impl Client {
     fn new(server: &str, ca: Option<&Path>) -> anyhow::Result<Self> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        match ca {
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .with_context(|| format!("cannot read `{}`", path.display()))?;
-                for cert in rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok) {
-                    roots
-                        .add(cert)
-                        .with_context(|| format!("`{}` holds a bad certificate", path.display()))?;
-                }
-                anyhow::ensure!(
-                    !roots.is_empty(),
-                    "`{}` holds no PEM certificate",
-                    path.display()
-                );
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let agent = ureq::AgentBuilder::new()
-            .tls_config(Arc::new(tls))
-            .timeout(std::time::Duration::from_secs(30))
-            .build();
+        let agent = tls_agent(ca)?;
         Ok(Self {
             base: server.trim_end_matches('/').to_string(),
             agent,

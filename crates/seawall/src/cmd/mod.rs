@@ -1,11 +1,16 @@
 //! One module per subcommand, and the mapping from outcomes to exit codes.
 
 mod audit_log;
+mod exec;
+mod exec_child;
+mod exec_renew;
+mod leases;
 mod login;
 mod policy;
 mod supply;
 mod up;
 mod user;
+mod vault_client;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use anyhow::Context;
@@ -49,6 +54,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Advisories(crate::cli::AdvisoriesCommand::Push(a)) => supply::push_advisories(a),
         Command::Policy(c) => policy::run(&cli.global, c),
+        Command::Exec(a) => exec::run(&cli.global, a),
+        Command::Leases(c) => leases::run(&cli.global, c),
     }
 }
 
