@@ -86,8 +86,10 @@ pub fn run(global: &GlobalArgs, cmd: LeasesCommand) -> anyhow::Result<ExitCode> 
                 encode_segment(&connection)
             );
             let answer = client.call("POST", &path, Some(&json!({})), None)?;
-            print_reconcile(&connection, answer.as_ref().map(|a| &a["data"]));
-            Ok(ExitCode::SUCCESS)
+            Ok(print_reconcile(
+                &connection,
+                answer.as_ref().map(|a| &a["data"]),
+            ))
         }
     }
 }
@@ -168,7 +170,7 @@ fn list(client: &VaultClient, prefix: &str, as_json: bool) -> anyhow::Result<Exi
         .map(|r| {
             [
                 text(&r["id"]),
-                text(&r["expire_time"]),
+                time_text(&r["expire_time"]),
                 r["ttl"]
                     .as_i64()
                     .map_or_else(String::new, |t| human_secs(t.max(0).unsigned_abs())),
@@ -211,7 +213,7 @@ fn list_failing(
                     text(&l["id"]),
                     text(&l["state"]),
                     text(&l["attempts"]),
-                    text(&l["expire_time"]),
+                    time_text(&l["expire_time"]),
                     text(&l["last_error"]).replace(['\n', '\r'], " "),
                 ]
             })
@@ -228,29 +230,39 @@ fn list_failing(
     })
 }
 
-/// What the reconciler did: the roles it dropped (and anything else it reports).
-fn print_reconcile(connection: &str, data: Option<&Value>) {
+/// What the reconciler did (`{"dropped": [...], "kept": N, "failed": [...]}`). Exit code 1 when
+/// some orphan could not be dropped.
+fn print_reconcile(connection: &str, data: Option<&Value>) -> ExitCode {
     let data = data.cloned().unwrap_or(Value::Null);
-    let dropped: Vec<String> = data
-        .get("dropped")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
+    let names = |k: &str| -> Vec<String> {
+        data.get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default()
+    };
+    let (dropped, failed) = (names("dropped"), names("failed"));
     if dropped.is_empty() {
-        println!("{connection}: no orphaned role");
+        println!("{connection}: no orphaned role to drop");
     } else {
         println!("{connection}: dropped {} orphaned role(s):", dropped.len());
         for d in &dropped {
             println!("  {d}");
         }
     }
-    if let Value::Object(map) = &data {
-        for (k, v) in map {
-            if k != "dropped" {
-                println!("{k}: {}", text(v));
-            }
-        }
+    if let Some(kept) = data.get("kept").and_then(Value::as_u64) {
+        println!("{connection}: kept {kept} role(s) with a live lease");
     }
+    if failed.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{connection}: could not drop {} role(s); the next run tries again:",
+        failed.len()
+    );
+    for f in &failed {
+        println!("  {f}");
+    }
+    ExitCode::from(1)
 }
 
 fn below(prefix: &str) -> String {
@@ -268,6 +280,35 @@ fn text(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// A time as the server gave it: RFC 3339 text as is, Unix seconds as UTC RFC 3339.
+fn time_text(v: &Value) -> String {
+    match v.as_i64() {
+        Some(secs) => utc(secs),
+        None => text(v),
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar, days from the epoch
+/// converted with the usual era arithmetic).
+fn utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// `90` → `1m30s`.
@@ -344,6 +385,17 @@ mod tests {
         assert_eq!(human_secs(90), "1m30s");
         assert_eq!(human_secs(3600), "1h");
         assert_eq!(human_secs(90_061), "1d1h1m1s");
+    }
+
+    #[test]
+    fn unix_times_print_as_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_412_345), "2026-12-04T19:25:45Z");
+        assert_eq!(
+            time_text(&json!("2026-12-04T20:00:00Z")),
+            "2026-12-04T20:00:00Z"
+        );
     }
 
     #[test]
