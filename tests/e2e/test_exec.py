@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import time
@@ -223,6 +225,44 @@ def test_a_forwarded_signal_the_command_handles_sets_the_exit_code(vault: Vault,
         seconds_until_gone(user, 1.0)
     finally:
         killpg_quietly(proc)
+
+
+@needs_pg
+def test_ctrl_c_on_the_terminal_reaches_the_command(vault: Vault, tmp_path: Path) -> None:
+    # On a real terminal (a pty), Ctrl-C makes the kernel signal the whole foreground process
+    # group: the command, in that group, gets it from the terminal, not through us.
+    who, log = tmp_path / "who", tmp_path / "log"
+    script = f"trap 'echo int >> {log}; exit 5' INT; {WHOAMI} > {who}; sleep 60 & wait"
+    argv = vault.argv("--db", vault.role, "--", "sh", "-c", script)
+    env = vault.env()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: seawall exec, session leader on the pty
+        os.execve(argv[0], argv, env)
+    try:
+        user = wait_for_text(who).strip()
+        os.write(fd, b"\x03")
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            # Keep the terminal drained.
+            if select.select([fd], [], [], 0.02)[0]:
+                try:
+                    os.read(fd, 4096)
+                except OSError:
+                    pass
+        assert status is not None and os.waitstatus_to_exitcode(status) == 5, status
+        assert log.read_text() == "int\n"
+        seconds_until_gone(user, 1.0)
+    finally:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
 
 
 @needs_pg
