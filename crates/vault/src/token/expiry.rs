@@ -31,15 +31,18 @@ impl TokenStore {
             .collect();
         let mut n = 0;
         for id in due {
-            match self.revoke_tree(&id) {
-                Ok(ids) => n += ids.len(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not revoke an expired token; will retry")
-                }
-            }
-            // An entry that vanished without passing through revoke_tree must not stay due.
+            let result = self.revoke_tree(&id);
+            // Whatever happened, this deadline is spent (an entry that vanished without
+            // passing through revoke_tree must not stay due); a failure is retried in a second.
             let mut x = self.expiry.lock().unwrap_or_else(|p| p.into_inner());
             x.retain(|(t, i)| !(*i == id && *t <= now));
+            match result {
+                Ok(ids) => n += ids.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not revoke an expired token; retrying");
+                    x.insert((now + 1, id));
+                }
+            }
         }
         n
     }
