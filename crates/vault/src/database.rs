@@ -1,1 +1,0 @@
-//! Placeholder: filled by its owner (see /work/vault-contract.md).

@@ -1,0 +1,204 @@
+//! Root clients: a small pool per configured connection, reconnecting when a client breaks,
+//! plus one-off clients for other databases of the same server (revocation needs them).
+
+use super::config::Connection;
+use super::util::scrub;
+use crate::error::VaultError;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::{Client, NoTls};
+
+/// How long opening a connection may take in all (the driver's own timeout covers each
+/// address; this also covers authentication).
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Turns a driver error into one line, without any of `secrets`.
+pub(crate) fn describe(e: &tokio_postgres::Error, secrets: &[&str]) -> String {
+    let msg = match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!(" ({})", d.replace('\n', "; ")));
+            }
+            m
+        }
+        None => {
+            let mut m = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                m.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            m
+        }
+    };
+    scrub(&msg, secrets)
+}
+
+/// Whether the server refused the password.
+pub(crate) fn is_auth_failure(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD)
+        || e.code() == Some(&tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+}
+
+/// Why connecting failed; `auth` tells a refused password from an unreachable server.
+pub(crate) struct ConnectError {
+    pub auth: bool,
+    pub error: VaultError,
+}
+
+/// Opens one client to `cfg`.
+pub(crate) async fn connect(
+    name: &str,
+    cfg: &tokio_postgres::Config,
+    password: &str,
+) -> Result<Client, ConnectError> {
+    let fail = |auth: bool, msg: String| ConnectError {
+        auth,
+        error: VaultError::Upstream(format!("database connection `{name}`: {msg}")),
+    };
+    match tokio::time::timeout(CONNECT_LIMIT, cfg.connect(NoTls)).await {
+        Err(_) => Err(fail(false, "connecting timed out".into())),
+        Ok(Err(e)) => Err(fail(is_auth_failure(&e), describe(&e, &[password]))),
+        Ok(Ok((client, connection))) => {
+            let label = name.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(connection = %label, error = %describe(&e, &[]), "database connection closed");
+                }
+            });
+            Ok(client)
+        }
+    }
+}
+
+/// A pool of root clients for one connection.
+pub(crate) struct Pool {
+    name: String,
+    cfg: tokio_postgres::Config,
+    fingerprint: [u8; 32],
+    idle: Mutex<Vec<Client>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A client on loan from a [`Pool`]; goes back when dropped unless it broke.
+pub(crate) struct Pooled {
+    client: Option<Client>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("client present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("client present until drop")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if !c.is_closed() {
+                if let Ok(mut idle) = self.pool.idle.lock() {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// A client: an idle one that still works, or a new one.
+    pub async fn get(self: &Arc<Self>, password: &str) -> Result<Pooled, ConnectError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnectError {
+                auth: false,
+                error: VaultError::Internal("connection pool closed".into()),
+            })?;
+        let reused = {
+            let mut idle = self.idle.lock().map_err(|_| ConnectError {
+                auth: false,
+                error: VaultError::Internal("connection pool lock poisoned".into()),
+            })?;
+            idle.retain(|c| !c.is_closed());
+            idle.pop()
+        };
+        let client = match reused {
+            Some(c) => c,
+            None => connect(&self.name, &self.cfg, password).await?,
+        };
+        Ok(Pooled {
+            client: Some(client),
+            pool: self.clone(),
+            _permit: permit,
+        })
+    }
+}
+
+/// The pools of every connection of a mount.
+#[derive(Default)]
+pub(crate) struct Pools {
+    map: Mutex<HashMap<String, Arc<Pool>>>,
+}
+
+fn fingerprint(conn: &Connection, password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [conn.connection_url.as_str(), &conn.username, password] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(conn.statement_timeout.to_be_bytes());
+    h.update(conn.max_open_connections.to_be_bytes());
+    h.finalize().into()
+}
+
+impl Pools {
+    /// The pool of `name` for these settings and password (a changed setting or password
+    /// replaces the pool; its clients close as they are returned).
+    pub fn pool(
+        &self,
+        name: &str,
+        conn: &Connection,
+        password: &str,
+    ) -> Result<Arc<Pool>, VaultError> {
+        let fp = fingerprint(conn, password);
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| VaultError::Internal("connection pools lock poisoned".into()))?;
+        if let Some(p) = map.get(name) {
+            if p.fingerprint == fp {
+                return Ok(p.clone());
+            }
+        }
+        let pool = Arc::new(Pool {
+            name: name.to_owned(),
+            cfg: conn.pg_config(password, None)?,
+            fingerprint: fp,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(conn.max_open_connections as usize)),
+        });
+        map.insert(name.to_owned(), pool.clone());
+        Ok(pool)
+    }
+
+    /// Drops the pool of `name` (after `reset`, a deleted connection or a new root password).
+    pub fn reset(&self, name: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(name);
+        }
+    }
+}
