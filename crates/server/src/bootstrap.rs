@@ -29,6 +29,8 @@ pub enum BootstrapError {
     Seal(#[from] SealError),
     #[error("root key file `{key}` is missing but `{store}` exists; without the key its data cannot be read (restore the key file, or move the data directory away to start afresh)")]
     KeyLost { key: PathBuf, store: PathBuf },
+    #[error("data directory `{0}` is sealed: its root key exists only as key shares (`seal.json`); start `seawall server` and unseal it with `seawall operator unseal`")]
+    Sealed(PathBuf),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("audit log: {0}")]
@@ -57,6 +59,18 @@ impl Bootstrap {
         let key_path = root_key_path(&data_dir);
         let store_path = data_dir.join(STORE_FILE);
         let root = open_root_key(&key_path, &store_path)?;
+        Self::open_with_key(config, clock, root)
+    }
+
+    /// Opens an existing data directory with a root key from elsewhere: one rebuilt from key
+    /// shares by [`crate::unseal`]. A key that does not unwrap the data key is refused.
+    pub fn open_with_key(
+        config: Config,
+        clock: SharedClock,
+        root: RootKey,
+    ) -> Result<State, BootstrapError> {
+        let data_dir = config.data_dir();
+        let store_path = data_dir.join(STORE_FILE);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_path)?);
         let sealer = Arc::new(Sealer::new(data_key(store.as_ref(), &root)?));
         let audit = AuditLog::open(store.clone(), &sealer, clock.clone())?;
@@ -74,6 +88,15 @@ impl Bootstrap {
 fn open_root_key(key_path: &Path, store_path: &Path) -> Result<RootKey, BootstrapError> {
     match RootKey::load(key_path) {
         Ok(k) => Ok(k),
+        Err(SealError::RootKeyMissing { .. })
+            if key_path
+                .parent()
+                .is_some_and(crate::unseal::is_shamir_sealed) =>
+        {
+            Err(BootstrapError::Sealed(
+                key_path.parent().unwrap_or(key_path).to_owned(),
+            ))
+        }
         Err(SealError::RootKeyMissing { .. }) if store_path.exists() => {
             Err(BootstrapError::KeyLost {
                 key: key_path.to_owned(),

@@ -4,6 +4,7 @@
 //! - [`bootstrap`] opens a data directory: the root key, the store, the data key, the audit log.
 //! - [`tls`] loads or generates the listener certificate.
 //! - [`serve`] runs an axum router over TLS (or plain HTTP) with the peer address attached.
+//! - [`unseal`] starts a data directory sealed with Shamir key shares and unseals it.
 
 pub mod access;
 pub mod api;
@@ -13,5 +14,6 @@ pub mod run;
 pub mod serve;
 pub mod signin_metrics;
 pub mod tls;
+pub mod unseal;
 
 pub use bootstrap::{Bootstrap, BootstrapError, State};

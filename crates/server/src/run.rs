@@ -8,7 +8,7 @@
 
 use crate::access::{AuditSink, VerifierAuth};
 use crate::api::{self, ApiState, PolicySnapshot};
-use crate::bootstrap::{Bootstrap, State};
+use crate::bootstrap::State;
 use crate::signin_metrics::MeteredSignIn;
 use crate::tls::{self, CertPaths};
 use prometheus_client::registry::Registry;
@@ -54,6 +54,8 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Unseal(#[from] crate::unseal::UnsealError),
 }
 
 /// What `seawall up` should run.
@@ -73,7 +75,11 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     if opts.demo {
         add_demo_route(&mut config);
     }
-    let state = Bootstrap::open(config, Arc::new(SystemClock))?;
+    // A data directory sealed with key shares serves only the unseal API until unsealed.
+    let Some((state, sealed_api)) = crate::unseal::open(config, Arc::new(SystemClock)).await?
+    else {
+        return Ok(());
+    };
     let config = state.config.clone();
     let identity = start_identity(&state)?;
     let policy_dir = config.policy_dir();
@@ -89,7 +95,10 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     let mut registry = Registry::default();
 
     // Bind everything first, so a port in use fails start-up before anything is announced.
-    let api_listener = bind(config.server.listen, "server.listen").await?;
+    let api_listener = match sealed_api {
+        Some(_) => None,
+        None => Some(bind(config.server.listen, "server.listen").await?),
+    };
     let gateway_listener = match opts.gateway {
         true => Some(bind(config.gateway.listen, "gateway.listen").await?),
         false => None,
@@ -126,12 +135,18 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     };
     let api_tls = seawall_gateway::tls::server_config(&cert.cert, &cert.key, None)
         .map_err(|e| RunError::Gateway(e.to_string()))?;
-    tokio::spawn(crate::serve::serve(
-        api_listener,
-        Some(api_tls),
-        api::router(api_state),
-        stopped(stop_rx.clone()),
-    ));
+    let api_router = api::router(api_state);
+    if let Some(sealed) = sealed_api {
+        // Started sealed: the listener that served the unseal API serves the API from now on.
+        sealed.hand_over(api_router, stopped(stop_rx.clone()));
+    } else if let Some(listener) = api_listener {
+        tokio::spawn(crate::serve::serve(
+            listener,
+            Some(api_tls),
+            api_router,
+            stopped(stop_rx.clone()),
+        ));
+    }
 
     if let Some(listener) = gateway_listener {
         let metrics = GatewayMetrics::register(&mut registry);
@@ -251,7 +266,7 @@ fn rand_fill(buf: &mut [u8]) {
     rand::rngs::OsRng.fill_bytes(buf);
 }
 
-fn configured_cert(config: &Config) -> Option<CertPaths> {
+pub(crate) fn configured_cert(config: &Config) -> Option<CertPaths> {
     match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => Some(CertPaths {
             cert: cert.clone(),
@@ -317,13 +332,13 @@ fn read_policy_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
     Ok(files)
 }
 
-async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, RunError> {
+pub(crate) async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, RunError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| RunError::Bind { addr, what, source })
 }
 
-async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
             return;
@@ -440,7 +455,7 @@ fn announce(config: &Config, data_dir: &Path, cert: &CertPaths, opts: UpOptions)
     eprintln!("seawall: ready");
 }
 
-async fn wait_for_interrupt() {
+pub(crate) async fn wait_for_interrupt() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
