@@ -80,6 +80,69 @@ pub enum Command {
     /// List, look up, renew and revoke vault leases; reconcile a database connection.
     #[command(subcommand)]
     Leases(LeasesCommand),
+    /// Initialise the vault's seal, unseal a server that started sealed, show its seal status.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Initialise the vault on the local data directory and print its initial root token.
+    ///
+    /// Works offline on the data directory (like `seawall user add`), creating it when needed,
+    /// and refuses one that was initialised before (`seal.json` exists). With --key-shares and
+    /// --key-threshold the root key is split into key shares (Shamir's secret sharing): the
+    /// shares are printed once, `seal.json` records the split, and `root.key` is overwritten
+    /// and deleted. From then on the server starts sealed and needs THRESHOLD of the shares
+    /// (`seawall operator unseal`) at every start, and the offline commands that need the root
+    /// key (`seawall user ...`) no longer work. Without them the root key stays in `root.key`.
+    Init {
+        /// Split the root key into N key shares (1 to 255).
+        #[arg(long, value_name = "N", requires = "key_threshold")]
+        key_shares: Option<u32>,
+        /// Key shares needed to rebuild the root key (2 to N; 1 only when N is 1).
+        #[arg(long, value_name = "THRESHOLD", requires = "key_shares")]
+        key_threshold: Option<u32>,
+    },
+    /// Submit one key share to a server that started sealed.
+    ///
+    /// KEY is a share as `seawall operator init` printed it (base64; hex also works). Without
+    /// KEY the share is prompted for with hidden input; `-` reads it from standard input. A KEY
+    /// argument is visible to other users in the process list and stays in shell history.
+    Unseal {
+        /// The key share (prompted for when absent; `-` reads standard input).
+        #[arg(conflicts_with = "reset")]
+        key: Option<String>,
+        /// Discard the key shares submitted so far.
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        server: OperatorServerArgs,
+    },
+    /// Show whether the server is sealed, and the unseal progress.
+    ///
+    /// Exit code 0 when unsealed, 1 when sealed, 2 when the server cannot be asked.
+    SealStatus {
+        #[command(flatten)]
+        server: OperatorServerArgs,
+    },
+}
+
+/// Where the vault API of `seawall operator unseal` and `seal-status` is.
+#[derive(Debug, Args)]
+pub struct OperatorServerArgs {
+    /// Address of the vault API (https only: key shares never cross the network in clear).
+    #[arg(
+        long,
+        env = "VAULT_ADDR",
+        default_value = "https://127.0.0.1:8443",
+        value_name = "URL"
+    )]
+    pub addr: String,
+    /// CA certificate (PEM) to trust for the vault API (default: the data directory's
+    /// `tls/ca.pem` when there is one, else the public web roots).
+    #[arg(long, env = "VAULT_CACERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod exec_child;
 mod exec_renew;
 mod leases;
 mod login;
+mod operator;
 mod policy;
 mod supply;
 mod up;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(c) => policy::run(&cli.global, c),
         Command::Exec(a) => exec::run(&cli.global, a),
         Command::Leases(c) => leases::run(&cli.global, c),
+        Command::Operator(c) => operator::run(&cli.global, c),
     }
 }
 
