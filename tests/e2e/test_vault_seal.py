@@ -143,7 +143,8 @@ def test_init_splits_the_key_and_a_restarted_server_is_sealed_until_three_shares
     done = sw.cli("operator", "unseal", "-", "--addr", sw.server_url, input=keys[2] + "\n")
     assert done.returncode == 0, done.stderr
     assert re.search(r"^Sealed\s+false$", done.stdout, re.M), done.stdout
-    assert READY_LINE in sw.log_text()
+    # The API serves before the start-up summary is printed; the summary follows at once.
+    assert sw.wait_until(lambda: READY_LINE in sw.log_text(), timeout=10) is not None
 
     # Unsealed and serving on the same listener: the control plane answers again...
     jwks = sw.api("GET", "/.well-known/jwks.json")
