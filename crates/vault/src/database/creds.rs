@@ -136,22 +136,14 @@ impl DatabaseBackend {
             expiration: &expiration,
         };
         let db = &role.db_name;
-        let result = async {
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| upstream(db, "creating a role", &e, &[password]))?;
-            for s in &role.creation_statements {
-                let sql = template::render(s, &values)?;
-                tx.batch_execute(&sql)
-                    .await
-                    .map_err(|e| upstream(db, "creation_statements failed", &e, &[password]))?;
-            }
-            tx.commit()
-                .await
-                .map_err(|e| upstream(db, "creating a role", &e, &[password]))
-        }
-        .await;
+        let stmts = role
+            .creation_statements
+            .iter()
+            .map(|s| template::render(s, &values))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = pool::in_transaction(&mut client, &stmts)
+            .await
+            .map_err(|e| upstream(db, "creation_statements failed", &e, &[password]));
         if result.is_err() && !role.rollback_statements.is_empty() {
             for s in &role.rollback_statements {
                 let sql = template::render(s, &values)?;
@@ -252,28 +244,19 @@ impl DatabaseBackend {
             owner = ident(&conn.owner())
         );
         // Here first (also revokes privileges on shared objects), then every other database.
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| up("cleaning up the role", &e))?;
-        tx.batch_execute(&cleanup)
+        pool::in_transaction(&mut client, std::slice::from_ref(&cleanup))
             .await
             .map_err(|e| up(&format!("REASSIGN/DROP OWNED in `{here}`"), &e))?;
-        tx.commit()
-            .await
-            .map_err(|e| up("cleaning up the role", &e))?;
         for row in rows {
             let db: String = row.get(0);
             if db == here {
                 continue;
             }
             let cfg = conn.pg_config(&conn.password, Some(&db))?;
-            let other = pool::connect(conn_name, &cfg, &conn.password)
+            let mut other = pool::connect(conn_name, &cfg, &conn.password)
                 .await
                 .map_err(|e| e.error)?;
-            // One simple query with several statements runs as one transaction.
-            other
-                .batch_execute(&cleanup)
+            pool::in_transaction(&mut other, std::slice::from_ref(&cleanup))
                 .await
                 .map_err(|e| up(&format!("REASSIGN/DROP OWNED in `{db}`"), &e))?;
         }
@@ -300,21 +283,20 @@ impl DatabaseBackend {
             .unwrap_or_else(|| {
                 vec!["ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'".to_owned()]
             });
-        let (_, client) = self.root_client(&internal.connection).await?;
+        let (_, mut client) = self.root_client(&internal.connection).await?;
         let expiration = pg_timestamp(new_expire);
         let values = Values {
             name: &internal.username,
             password: "",
             expiration: &expiration,
         };
-        for s in &stmts {
-            let sql = template::render(s, &values)?;
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| upstream(&internal.connection, "renew_statements failed", &e, &[]))?;
-        }
-        Ok(())
+        let stmts = stmts
+            .iter()
+            .map(|s| template::render(s, &values))
+            .collect::<Result<Vec<_>, _>>()?;
+        pool::in_transaction(&mut client, &stmts)
+            .await
+            .map_err(|e| upstream(&internal.connection, "renew_statements failed", &e, &[]))
     }
 }
 

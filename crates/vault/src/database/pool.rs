@@ -44,6 +44,47 @@ pub(crate) fn is_auth_failure(e: &tokio_postgres::Error) -> bool {
         || e.code() == Some(&tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
 }
 
+/// Whether an error is worth an immediate retry: concurrent `GRANT`s or `DROP OWNED`s on the
+/// same catalog row ("tuple concurrently updated"), a serialization failure or a deadlock.
+pub(crate) fn transient(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e.as_db_error() {
+        Some(db) => {
+            db.code() == &SqlState::T_R_SERIALIZATION_FAILURE
+                || db.code() == &SqlState::T_R_DEADLOCK_DETECTED
+                || db.message() == "tuple concurrently updated"
+        }
+        None => false,
+    }
+}
+
+/// Runs `stmts` in one transaction, retrying it a few times (with a short random pause) when
+/// it failed for a [`transient`] reason.
+pub(crate) async fn in_transaction(
+    client: &mut Client,
+    stmts: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    let mut attempt: u64 = 0;
+    loop {
+        let result = async {
+            let tx = client.transaction().await?;
+            for s in stmts {
+                tx.batch_execute(s).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Err(e) if transient(&e) && attempt < 6 => {
+                attempt += 1;
+                let pause = rand::Rng::gen_range(&mut rand::rngs::OsRng, 5..25) * attempt;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Why connecting failed; `auth` tells a refused password from an unreachable server.
 pub(crate) struct ConnectError {
     pub auth: bool,

@@ -367,13 +367,14 @@ impl DatabaseBackend {
                 super::pool::describe(&e, &[password])
             ))
         };
-        let tx = client.transaction().await.map_err(up)?;
-        for s in &r.rotation_statements {
-            tx.batch_execute(&template::render(s, &values)?)
-                .await
-                .map_err(up)?;
-        }
-        tx.commit().await.map_err(up)
+        let stmts = r
+            .rotation_statements
+            .iter()
+            .map(|s| template::render(s, &values))
+            .collect::<Result<Vec<_>, _>>()?;
+        super::pool::in_transaction(&mut client, &stmts)
+            .await
+            .map_err(up)
     }
 
     /// The background step: rotate what is due (or retry what failed), retire credentials

@@ -589,3 +589,67 @@ async fn bad_input_is_refused_and_nothing_stored_changes() {
     assert!(env.read("roles/app").await.is_err());
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_credentials_are_distinct_and_deleting_the_connection_revokes_them() {
+    let Some((_g, env)) = setup().await else {
+        return;
+    };
+    env.configure().await;
+    env.role("burst", json!({})).await;
+    let env = std::sync::Arc::new(env);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                let (user, _, _) = env.creds("burst").await;
+                out.push((user, t.elapsed()));
+            }
+            out
+        }));
+    }
+    let mut users = std::collections::BTreeSet::new();
+    let mut times = Vec::new();
+    for t in tasks {
+        for (u, d) in t.await.unwrap() {
+            users.insert(u);
+            times.push(d);
+        }
+    }
+    times.sort();
+    eprintln!(
+        "issued {} credentials, 8 at a time: p50 {:?}, p99 {:?}",
+        times.len(),
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
+    );
+    assert_eq!(users.len(), 40, "every credential has its own role");
+    let r = env
+        .write("reconcile/pg", json!({}))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(r["dropped"], json!([]));
+    assert_eq!(r["kept"], json!(40));
+
+    let mut del = Request::new(Operation::Delete, "database/", "config/pg");
+    del.query.insert("revoke_leases".into(), "true".into());
+    env.backend
+        .handle(&del)
+        .await
+        .expect("delete with revoke_leases");
+    for u in &users {
+        assert!(
+            !env.role_exists(u).await,
+            "{u} was revoked with its connection"
+        );
+    }
+    assert!(env.leases.list("database/").is_empty());
+    assert!(env.read("config/pg").await.is_err());
+    let env = std::sync::Arc::into_inner(env).expect("tasks are done");
+    env.cleanup().await;
+}
