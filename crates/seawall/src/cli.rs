@@ -75,6 +75,12 @@ pub enum Command {
     /// Run a command with short-lived credentials from the vault: a database credential (and
     /// KV secrets) handed to it, renewed while it runs and revoked the moment it exits.
     ///
+    /// The lease is kept at --ttl (60s) and renewed every third of it; if `seawall exec` is
+    /// killed outright, the server revokes the credential when that TTL runs out. Signals sent
+    /// to `seawall exec` (INT, TERM, HUP, QUIT, USR1, USR2, WINCH) are forwarded to the command;
+    /// the exit code is the command's, or 128 + the signal that killed it. The vault token is
+    /// not passed to the command.
+    ///
     /// Example: seawall exec --db readonly -- psql -c 'select current_user'
     Exec(ExecArgs),
     /// List, look up, renew and revoke vault leases; reconcile a database connection.
@@ -378,7 +384,8 @@ pub enum LeasesCommand {
         /// Only leases whose id starts with this (`database/creds/readonly/`).
         #[arg(long, value_name = "PREFIX")]
         prefix: Option<String>,
-        /// Only leases whose revocation keeps failing, with the last error.
+        /// Only leases whose revocation keeps failing, with the last error (exit code 1 when
+        /// there are any).
         #[arg(long)]
         failing: bool,
         /// Print JSON instead of a table.
