@@ -436,6 +436,41 @@ mod tests {
     }
 
     #[test]
+    fn operator_init_takes_shares_and_threshold_together() {
+        let c = Cli::try_parse_from([
+            "seawall",
+            "operator",
+            "init",
+            "--key-shares",
+            "5",
+            "--key-threshold",
+            "3",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Operator(OperatorCommand::Init {
+                key_shares: Some(5),
+                key_threshold: Some(3)
+            })
+        ));
+        assert!(Cli::try_parse_from(["seawall", "operator", "init", "--key-shares", "5"]).is_err());
+        assert!(Cli::try_parse_from(["seawall", "operator", "unseal", "KEY", "--reset"]).is_err());
+        let c = Cli::try_parse_from([
+            "seawall",
+            "operator",
+            "seal-status",
+            "--addr",
+            "https://v:1",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Operator(OperatorCommand::SealStatus { server }) if server.addr == "https://v:1"
+        ));
+    }
+
+    #[test]
     fn sbom_takes_a_path_or_push() {
         let c = Cli::try_parse_from(["seawall", "sbom", "."]).unwrap();
         assert!(matches!(

@@ -147,8 +147,9 @@ fn unseal(
         let key = Zeroizing::new(match key {
             Some(k) if k == "-" => read_stdin_key()?,
             Some(k) => k,
-            None => rpassword::prompt_password("Unseal Key (will be hidden): ")
-                .context("cannot read the key share from the terminal")?,
+            None => rpassword::prompt_password("Unseal Key (will be hidden): ").context(
+                "cannot prompt for the key share on a terminal; give KEY, or `-` to read it from standard input",
+            )?,
         });
         anyhow::ensure!(!key.trim().is_empty(), "no key share given");
         serde_json::json!({ "key": key.trim() })
@@ -269,9 +270,13 @@ impl Client {
                     Err(anyhow::anyhow!(refusal))
                 }
             }
-            Err(e) => Err(anyhow::anyhow!(
-                "cannot reach `{url}`: {}",
-                e.to_string().replace(['\n', '\r'], " ")
+            Err(ureq::Error::Transport(t)) => Err(anyhow::anyhow!(
+                "cannot reach `{}`: {}: {}",
+                self.base,
+                t.kind(),
+                t.message()
+                    .unwrap_or("no detail")
+                    .replace(['\n', '\r'], " ")
             )),
         }
     }
