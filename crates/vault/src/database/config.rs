@@ -1,5 +1,11 @@
 //! Connection configuration (`config/<name>`): what is stored, how a write is checked, what a
 //! read shows (never the password), and the `tokio_postgres` settings derived from it.
+//!
+//! TLS: not supported yet. `sslmode=disable` and `sslmode=prefer` connect in plain text (as
+//! libpq's `prefer` does when the client has no TLS); `sslmode=require` is refused with a clear
+//! error rather than silently connecting without encryption. Run the engine's connections over
+//! loopback, a private network or a tunnel until TLS (rustls, with certificate verification)
+//! is added.
 
 use super::util::{bool_field, string_list, ttl_field};
 use crate::error::VaultError;

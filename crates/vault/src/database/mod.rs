@@ -21,6 +21,8 @@ mod roles;
 mod rotate;
 mod static_roles;
 mod template;
+#[cfg(test)]
+mod tests;
 mod util;
 
 use crate::backend::{Backend, MountEntry};
