@@ -41,6 +41,8 @@ pub enum RunError {
     Gateway(String),
     #[error("{0}")]
     Access(#[from] crate::access::AccessSetupError),
+    #[error("vault: {0}")]
+    Vault(String),
     #[error("advisory index: {0}")]
     Supply(String),
     #[error("cannot listen on `{addr}` ({what}): {source}")]
@@ -121,6 +123,8 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let vault = open_vault(&state)?;
+    vault.spawn_jobs(stop_rx.clone());
     let sign_in: Arc<dyn SignInBackend> = Arc::new(MeteredSignIn::new(
         Arc::new(identity.clone()),
         &mut registry,
@@ -132,6 +136,7 @@ pub async fn run(mut config: Config, opts: UpOptions) -> Result<(), RunError> {
         policies: policies.clone(),
         changed: changed.clone(),
         supply: supply_state(&state)?,
+        vault,
     };
     let api_tls = seawall_gateway::tls::server_config(&cert.cert, &cert.key, None)
         .map_err(|e| RunError::Gateway(e.to_string()))?;
@@ -201,6 +206,19 @@ fn supply_state(state: &State) -> Result<crate::api::supply::SupplyState, RunErr
         events: Arc::new(LogEvents),
         clock: state.clock.clone(),
     })
+}
+
+/// Opens the secrets vault on the data directory.
+fn open_vault(state: &State) -> Result<Arc<seawall_vault::core::Vault>, RunError> {
+    seawall_vault::core::Vault::open(seawall_vault::core::VaultParts {
+        store: state.store.clone(),
+        sealer: state.sealer.clone(),
+        audit: state.audit.clone(),
+        clock: state.clock.clone(),
+        events: Arc::new(LogEvents),
+        seal: seawall_vault::sys::SealInfo::default(),
+    })
+    .map_err(|e| RunError::Vault(e.to_string()))
 }
 
 fn start_identity(state: &State) -> Result<IdentityService, RunError> {

@@ -3,6 +3,7 @@
 //! - `/.well-known/openid-configuration` and `/.well-known/jwks.json` (OIDC discovery, RFC 7517)
 //! - `/api/v1/auth/*`: the sign-in steps (see `seawall_core::auth` for the table)
 //! - `/api/v1/gateway/sync`: keys, revocations and policies for `seawall proxy`
+//! - `/v1/...`: the vault, in Vault's own API shape (see `seawall_vault::http`)
 //! - `/api/v1/users`, `/api/v1/lockouts`, `/api/v1/tokens/revoke`: administration, for members
 //!   of the `admins` group
 //!
@@ -13,6 +14,7 @@ mod admin;
 mod auth;
 pub mod supply;
 mod sync;
+mod vault;
 
 use crate::serve::PeerAddr;
 use axum::http::{HeaderMap, StatusCode};
@@ -39,6 +41,8 @@ pub struct ApiState {
     pub changed: Arc<tokio::sync::Notify>,
     /// SBOMs, advisories and findings.
     pub supply: supply::SupplyState,
+    /// The secrets vault behind `/v1/`.
+    pub vault: Arc<seawall_vault::core::Vault>,
 }
 
 /// The current policy files and their version.
@@ -73,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/gateway/sync", get(sync::sync))
         .merge(admin::routes())
         .merge(supply::routes())
+        .merge(vault::routes())
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
