@@ -143,7 +143,8 @@ pub(crate) mod tests {
     #[test]
     fn values_are_sealed_and_bound_to_their_key() {
         let b = memory_barrier();
-        b.put("a/x", &serde_json::json!({"password": "hunter2"})).unwrap();
+        b.put("a/x", &serde_json::json!({"password": "hunter2"}))
+            .unwrap();
         let raw = b.store.vault_get("a/x").unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("hunter2"));
         // Moving the sealed bytes to another key must not open.
