@@ -281,3 +281,101 @@ def test_reconciler_drops_orphans(root: hvac.Client, vault: tuple[Seawall, str])
     assert orphan in r.json()["data"]["dropped"]
     assert not role_exists(orphan)
     assert role_exists(live)
+
+
+def pg_ctl(action: str) -> None:
+    subprocess.run(["bash", str(repo_root() / "scripts" / "pg-test.sh"), action], check=True,
+                   capture_output=True, timeout=60)
+
+
+@needs_pg
+def test_server_killed_while_issuing_loses_no_lease_and_leaves_no_orphan(
+        tmp_path: Path) -> None:
+    sw = start_server(tmp_path / "crash")
+    token = root_token(sw)
+    c = client(sw, token)
+    conn, role = unique("c"), unique("crash")
+    configure(c, conn)
+    make_role(c, conn, role, ttl="20s", max_ttl="1m")
+    acknowledged: list[dict] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def issue() -> None:
+        cc = client(sw, token)
+        while not stop.is_set():
+            try:
+                r = cc.secrets.database.generate_credentials(name=role)
+            except Exception:
+                return
+            with lock:
+                acknowledged.append({"lease": r["lease_id"], "user": r["data"]["username"]})
+
+    threads = [threading.Thread(target=issue) for _ in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sw.proc is not None
+    os.killpg(sw.proc.pid, signal.SIGKILL)
+    sw.proc.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=20)
+    assert len(acknowledged) >= 20
+    sw.stop()
+
+    sw.start()
+    try:
+        c = client(sw, token)
+        for a in acknowledged:
+            assert c.sys.read_lease(lease_id=a["lease"])["data"]["id"] == a["lease"]
+        # Every role of ours in the database has a lease the server knows.
+        known = {a["user"] for a in acknowledged}
+        deadline = time.monotonic() + 10
+        while True:
+            present = {r for r in our_roles("seawall_") if role in r}
+            unknown = present - known
+            if not unknown or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert not unknown, f"roles without an acknowledged lease left behind: {sorted(unknown)[:5]}"
+        # After the TTL every one of them is revoked.
+        deadline = time.monotonic() + 45
+        while {r for r in our_roles("seawall_") if role in r} and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not {r for r in our_roles("seawall_") if role in r}
+    finally:
+        sw.stop()
+
+
+@needs_pg
+def test_revocation_waits_out_a_database_outage(root: hvac.Client, vault: tuple[Seawall, str]) -> None:
+    sw, token = vault
+    conn, role = unique("c"), unique("r")
+    configure(root, conn)
+    make_role(root, conn, role, ttl="2s", max_ttl="10s")
+    creds = root.secrets.database.generate_credentials(name=role)
+    user = creds["data"]["username"]
+    pg_ctl("stop")
+    try:
+        # The lease expires while the database is down: the revocation fails and is retried.
+        deadline = time.monotonic() + 30
+        attempts = 0
+        while time.monotonic() < deadline:
+            r = sw.api("GET", "/v1/sys/seawall/leases", headers={"X-Vault-Token": token},
+                       params={"prefix": creds["lease_id"]})
+            leases = r.json()["data"]["leases"]
+            attempts = leases[0]["attempts"] if leases else 0
+            if attempts >= 2:
+                assert leases[0]["last_error"]
+                break
+            time.sleep(0.5)
+        assert attempts >= 2, "the failed revocation was not retried"
+    finally:
+        pg_ctl("start")
+    wait_gone(user, timeout=70)
+    r = sw.api("GET", "/v1/sys/seawall/leases", headers={"X-Vault-Token": token},
+               params={"prefix": creds["lease_id"]})
+    assert r.json()["data"]["leases"] == []
