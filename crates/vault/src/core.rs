@@ -92,6 +92,8 @@ impl Vault {
             parts.audit.clone(),
         )?;
         let policies = PolicyStore::open(barrier.clone())?;
+        tokens.set_audit(parts.audit.clone());
+        tokens.attach_leases(&leases);
         let entries = match barrier.get::<Vec<MountEntry>>(MOUNTS_KEY)? {
             Some(e) => e,
             None => {
@@ -119,6 +121,7 @@ impl Vault {
     /// orphan reconciliation.
     pub fn spawn_jobs(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
         self.leases.clone().spawn(stop.clone());
+        self.tokens.clone().spawn(stop.clone());
         for db in self
             .databases
             .read()
@@ -154,7 +157,19 @@ impl Vault {
                     .push(db.clone());
                 db
             }
-            "token" => Arc::new(TokenBackend::new(self.tokens.clone(), self.leases.clone())),
+            "token" => {
+                let policies = self.policies.clone();
+                let sudo: Arc<dyn Fn(&Request) -> bool + Send + Sync> =
+                    Arc::new(move |req: &Request| {
+                        req.token
+                            .as_ref()
+                            .is_some_and(|t| policies.acl(&t.policies).allows_sudo(&req.path))
+                    });
+                Arc::new(
+                    TokenBackend::new(self.tokens.clone(), self.leases.clone())
+                        .with_sudo_check(sudo),
+                )
+            }
             "approle" => Arc::new(AppRoleBackend::new(
                 &entry,
                 self.barrier.clone(),
