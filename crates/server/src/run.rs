@@ -453,6 +453,7 @@ fn announce(config: &Config, data_dir: &Path, cert: &CertPaths, opts: UpOptions)
         "\nSeawall is running.\n  control plane  {api}\n  data dir       {dd}\n  TLS cert       {}\n",
         cert.cert.display()
     );
+    out.push_str(&format!("  vault API      {api}/v1/ (Vault-compatible)\n"));
     if opts.gateway {
         out.push_str(&format!("  gateway        {}/\n", config.gateway_url()));
         out.push_str(&format!(
@@ -468,6 +469,10 @@ fn announce(config: &Config, data_dir: &Path, cert: &CertPaths, opts: UpOptions)
         cert.cert.display(),
         cert.cert.display(),
         config.gateway_url()
+    ));
+    out.push_str(&format!(
+        "  4. Secrets: seawall operator init --data-dir {dd}   (prints the vault's root token)\n     then: export VAULT_ADDR={api} VAULT_CACERT={} VAULT_TOKEN=...\n",
+        cert.cert.display()
     ));
     eprintln!("{out}");
     eprintln!("seawall: ready");
