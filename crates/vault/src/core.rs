@@ -120,8 +120,8 @@ impl Vault {
     /// Starts the background jobs: lease expiry and revocation retries, static-role rotation,
     /// orphan reconciliation.
     pub fn spawn_jobs(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        // The lease loop also expires tokens (with their children and leases).
         self.leases.clone().spawn(stop.clone());
-        self.tokens.clone().spawn(stop.clone());
         for db in self
             .databases
             .read()
@@ -346,7 +346,12 @@ impl Vault {
     /// Orphan tokens (`create-orphan`, `no_parent`) need root or `sudo` on the path, as in Vault.
     fn token_sudo_rules(&self, req: &Request, token: &TokenEntry) -> Result<(), VaultError> {
         let orphan = req.rel == "create-orphan"
-            || req.data.get("no_parent").and_then(Value::as_bool) == Some(true);
+            || matches!(req.data.get("no_parent"), Some(Value::Bool(true)))
+            || req
+                .data
+                .get("no_parent")
+                .and_then(Value::as_str)
+                .is_some_and(|s| matches!(s, "true" | "1" | "t" | "T" | "TRUE" | "True"));
         if orphan && !token.is_root() && !self.policies.acl(&token.policies).allows_sudo(&req.path)
         {
             return Err(VaultError::PermissionDenied);

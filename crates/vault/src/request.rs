@@ -58,7 +58,7 @@ pub struct TokenEntry {
     pub creation_time: i64,
     /// Unix seconds; 0 never expires (root tokens only).
     pub expire_time: i64,
-    /// The TTL given at creation or last renewal, in seconds.
+    /// The TTL given at creation, in seconds (renewals move `expire_time`, not this).
     pub ttl: i64,
     /// Hard limit on the token's life in seconds from creation; 0 is none beyond the system max.
     pub explicit_max_ttl: i64,
