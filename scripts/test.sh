@@ -7,6 +7,9 @@
 #   SKIP_INSTALL=1 scripts/test.sh  do not run scripts/install-deps.sh first
 #   PYTEST_ARGS="-k totp" scripts/test.sh   extra arguments for pytest
 #
+# The vault tests need PostgreSQL: the script starts a throw-away cluster (scripts/pg-test.sh)
+# and exports its URL as SEAWALL_TEST_PG_URL.
+#
 # Every step runs even when an earlier one failed (except those that need the binary when the
 # build failed); the summary at the end lists each step, and the exit code is non-zero when any
 # step failed. `.ci/run` calls this script.
@@ -97,10 +100,20 @@ step "build test binaries" cargo test --workspace -j "$jobs" --no-run
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
 
-# 4. Rust tests.
+# 4. A throw-away PostgreSQL cluster (127.0.0.1:55432) for the vault's database tests, Rust and
+#    end-to-end; removed when this script exits.
+start_pg() {
+  local url
+  url="$(bash scripts/pg-test.sh start)" || return 1
+  export SEAWALL_TEST_PG_URL="$url"
+}
+trap 'bash scripts/pg-test.sh stop >/dev/null 2>&1 || true' EXIT
+step "start PostgreSQL" start_pg
+
+# 5. Rust tests.
 step "cargo test" cargo test --workspace -j "$jobs"
 
-# 5. End-to-end tests against the real binary.
+# 6. End-to-end tests against the real binary.
 run_e2e() {
   local rc
   SEAWALL_BIN="$bin" "$repo/.venv/bin/python" -m pytest tests/e2e -q -rfEs --durations=10 \

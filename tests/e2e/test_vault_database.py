@@ -358,7 +358,7 @@ def test_revocation_waits_out_a_database_outage(root: hvac.Client, vault: tuple[
     make_role(root, conn, role, ttl="2s", max_ttl="10s")
     creds = root.secrets.database.generate_credentials(name=role)
     user = creds["data"]["username"]
-    pg_ctl("stop")
+    pg_ctl("halt")
     try:
         # The lease expires while the database is down: the revocation fails and is retried.
         deadline = time.monotonic() + 30
@@ -374,7 +374,7 @@ def test_revocation_waits_out_a_database_outage(root: hvac.Client, vault: tuple[
             time.sleep(0.5)
         assert attempts >= 2, "the failed revocation was not retried"
     finally:
-        pg_ctl("start")
+        pg_ctl("resume")
     wait_gone(user, timeout=70)
     r = sw.api("GET", "/v1/sys/seawall/leases", headers={"X-Vault-Token": token},
                params={"prefix": creds["lease_id"]})
