@@ -216,9 +216,23 @@ fn open_vault(state: &State) -> Result<Arc<seawall_vault::core::Vault>, RunError
         audit: state.audit.clone(),
         clock: state.clock.clone(),
         events: Arc::new(LogEvents),
-        seal: seawall_vault::sys::SealInfo::default(),
+        seal: seal_info(&state.data_dir),
     })
     .map_err(|e| RunError::Vault(e.to_string()))
+}
+
+/// How the root key is kept, for the vault's `sys/seal-status`.
+fn seal_info(data_dir: &Path) -> seawall_vault::sys::SealInfo {
+    match crate::unseal::SealFile::load(data_dir) {
+        Ok(Some(crate::unseal::SealFile::Shamir {
+            shares, threshold, ..
+        })) => seawall_vault::sys::SealInfo {
+            kind: "shamir".into(),
+            threshold,
+            shares,
+        },
+        _ => seawall_vault::sys::SealInfo::default(),
+    }
 }
 
 fn start_identity(state: &State) -> Result<IdentityService, RunError> {

@@ -184,7 +184,7 @@ impl Vault {
         };
         let mut mounts = self.mounts.write().unwrap_or_else(|p| p.into_inner());
         mounts.push(Mounted { entry, backend });
-        mounts.sort_by(|a, b| b.entry.path.len().cmp(&a.entry.path.len()));
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.entry.path.len()));
         Ok(())
     }
 

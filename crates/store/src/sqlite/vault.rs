@@ -67,8 +67,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.vault_keys("a/").unwrap(), vec!["a/1", "a/2"]);
         assert_eq!(s.vault_get("a/2").unwrap().unwrap(), b"y");
-        s.vault_write(&[VaultOp::Delete("a/1".into()), VaultOp::Delete("nope".into())])
-            .unwrap();
+        s.vault_write(&[
+            VaultOp::Delete("a/1".into()),
+            VaultOp::Delete("nope".into()),
+        ])
+        .unwrap();
         assert_eq!(s.vault_keys("a").unwrap(), vec!["a/2"]);
         assert_eq!(s.vault_keys("").unwrap().len(), 2);
     }
