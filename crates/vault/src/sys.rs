@@ -34,7 +34,7 @@ impl Default for SealInfo {
 
 /// Paths below `sys/` that need no token.
 pub fn unauthenticated(rel: &str) -> bool {
-    matches!(rel, "health" | "seal-status" | "unseal" | "leader")
+    matches!(rel, "health" | "seal-status" | "unseal" | "leader" | "init")
 }
 
 /// Paths below `sys/` that need the `sudo` capability besides the operation's own.
@@ -75,6 +75,14 @@ pub async fn handle(vault: &Vault, req: &Request, rel: &str) -> Result<Response,
     let op = req.operation;
     match rel {
         "health" => return Ok(Response::data(health(vault))),
+        "init" if op == Operation::Read => {
+            return Ok(Response::data(json!({"initialized": true})))
+        }
+        "init" => {
+            return Err(VaultError::invalid(
+                "Vault is already initialized; a data directory is initialised with `seawall operator init`",
+            ))
+        }
         "seal-status" | "unseal" => return Ok(Response::data(seal_status(vault))),
         "leader" => {
             return Ok(Response::data(
