@@ -43,6 +43,8 @@ const KEY_LEN: usize = 32;
 const SHARE_LEN: usize = KEY_LEN + 1;
 /// What the check value authenticates, keyed with the root key.
 const CHECK_LABEL: &[u8] = b"seawall seal check v1";
+/// The version in Vault's status answers, as the vault's own `sys/` paths report it.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+seawall");
 /// How long a request that arrives while start-up finishes after unsealing waits for it.
 const START_WAIT: Duration = Duration::from_secs(60);
 
@@ -182,7 +184,8 @@ impl SealFile {
             "n": n,
             "progress": progress,
             "nonce": nonce,
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": VERSION,
+            "build_date": "",
             "migration": false,
             "recovery_seal": false,
             "storage_type": "sqlite",
@@ -639,7 +642,7 @@ fn health(query: Option<&str>, head: bool) -> Response {
             "replication_performance_mode": "disabled",
             "replication_dr_mode": "disabled",
             "server_time_utc": now,
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": VERSION,
         }),
     )
 }
