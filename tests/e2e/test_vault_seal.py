@@ -149,12 +149,16 @@ def test_init_splits_the_key_and_a_restarted_server_is_sealed_until_three_shares
     # Unsealed and serving on the same listener: the control plane answers again...
     jwks = sw.api("GET", "/.well-known/jwks.json")
     assert jwks.status_code == 200 and "keys" in jwks.json()
-    vault_read = sw.api("GET", "/v1/sys/seal-status")
-    assert "Vault is sealed" not in vault_read.text
-    # ...and so does the vault API, once it is served on this listener.
-    if vault_read.status_code == 200:
-        assert vault_read.json()["sealed"] is False
-        assert vault.auth.token.lookup_self()["data"]["policies"] == ["root"]
+    # ...and so does the vault, with the root token from `operator init`.
+    status = vault.sys.read_seal_status()
+    assert (status["sealed"], status["type"], status["t"], status["n"]) == (False, "shamir", 3, 5)
+    assert vault.sys.read_health_status(method="GET")["sealed"] is False
+    assert vault.auth.token.lookup_self()["data"]["policies"] == ["root"]
+    vault.secrets.kv.v2.create_or_update_secret(path="app", secret={"pw": "s3cret"},
+                                                mount_point="secret")
+    read = vault.secrets.kv.v2.read_secret_version(path="app", mount_point="secret",
+                                                   raise_on_deleted_version=True)
+    assert read["data"]["data"] == {"pw": "s3cret"}
 
     # A restart is sealed again: the key is never written back to disk.
     sw.stop()
@@ -162,11 +166,20 @@ def test_init_splits_the_key_and_a_restarted_server_is_sealed_until_three_shares
     start_sealed(sw)
     status = client(sw).sys.read_seal_status()
     assert (status["sealed"], status["progress"]) == (True, 0)
+    assert_sealed_refusal(sw.api("GET", "/v1/secret/data/app",
+                                 headers={"X-Vault-Token": root_token}))
     reset_to = client(sw).sys.submit_unseal_key(key=keys[0])
     assert reset_to["progress"] == 1
     reset = sw.cli("operator", "unseal", "--reset", "--addr", sw.server_url)
     assert reset.returncode == 0, reset.stderr
     assert client(sw).sys.read_seal_status()["progress"] == 0
+    # Another three of the five shares open it again, with the secret written before.
+    for key in (keys[2], keys[0], keys[4]):
+        status = client(sw).sys.submit_unseal_key(key=key)
+    assert status["sealed"] is False
+    read = client(sw, root_token).secrets.kv.v2.read_secret_version(
+        path="app", mount_point="secret", raise_on_deleted_version=True)
+    assert read["data"]["data"] == {"pw": "s3cret"}
 
 
 def test_init_without_shares_keeps_the_key_file_and_prints_a_root_token(tmp_path: Path):
