@@ -32,10 +32,14 @@ pub async fn serve(
         Ok(r) => r,
         Err(e) => return error(&e),
     };
-    let health = raw.path.trim_matches('/') == "sys/health";
+    let path = raw.path.trim_matches('/').to_owned();
     let query = raw.query.clone();
     match vault.handle(raw).await {
-        Ok(r) if health => health_response(r, &query),
+        Ok(r) if path == "sys/health" => health_response(r, &query),
+        Ok(r) if RAW_SYS.contains(&path.as_str()) => {
+            json_response(StatusCode::OK, &r.data.unwrap_or(Value::Null))
+        }
+        Ok(r) if path.starts_with("sys/") => encode_with_legacy_fields(r),
         Ok(r) => encode(r),
         Err(e) => error(&e),
     }
@@ -127,16 +131,43 @@ fn percent_decode(s: &str) -> Result<String, VaultError> {
     String::from_utf8(out).map_err(|_| VaultError::invalid(format!("`{s}` is not UTF-8")))
 }
 
+/// `sys/` paths Vault answers with a bare JSON object, without the envelope.
+const RAW_SYS: &[&str] = &["sys/seal-status", "sys/unseal", "sys/init", "sys/leader"];
+
+/// Other `sys/` answers carry their data both in `data` and at the top level, as Vault's do
+/// (clients read either).
+fn encode_with_legacy_fields(r: Response) -> axum::response::Response {
+    let Some(Value::Object(top)) = r.data.clone() else {
+        return encode(r);
+    };
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    let mut body = envelope(&r);
+    if let Value::Object(m) = &mut body {
+        for (k, v) in top {
+            m.entry(k).or_insert(v);
+        }
+    }
+    json_response(status, &body)
+}
+
 /// Writes a successful answer in Vault's envelope.
 pub fn encode(r: Response) -> axum::response::Response {
     if r.status == 204 && r.data.is_none() && r.lease.is_none() && r.auth.is_none() {
         return with_status(StatusCode::NO_CONTENT, Body::empty());
     }
+    json_response(
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
+        &envelope(&r),
+    )
+}
+
+/// Vault's response envelope around `r`.
+fn envelope(r: &Response) -> Value {
     let (lease_id, lease_duration, renewable) = match &r.lease {
         Some(l) => (l.lease_id.clone(), l.lease_duration, l.renewable),
         None => (String::new(), 0, false),
     };
-    let body = json!({
+    json!({
         "request_id": crate::core::random_id(),
         "lease_id": lease_id,
         "renewable": renewable,
@@ -146,11 +177,7 @@ pub fn encode(r: Response) -> axum::response::Response {
         "warnings": if r.warnings.is_empty() { Value::Null } else { json!(r.warnings) },
         "auth": r.auth,
         "mount_type": "",
-    });
-    json_response(
-        StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
-        &body,
-    )
+    })
 }
 
 /// `sys/health` answers with the status codes load balancers read: 200 active, 503 sealed;
