@@ -3,6 +3,7 @@
 #
 #   scripts/pg-test.sh start    create (first time) and start the cluster; prints its URL
 #   scripts/pg-test.sh url      prints the URL of the running cluster (exit 1 if not running)
+#   scripts/pg-test.sh ca       prints the path of the CA certificate of the server's TLS
 #   scripts/pg-test.sh halt     stops the server but keeps its data (tests of an outage)
 #   scripts/pg-test.sh resume   starts a halted server again
 #   scripts/pg-test.sh stop     stops the server and deletes the cluster
@@ -13,7 +14,8 @@
 # The cluster lives in a temporary directory owned by the `postgres` OS user (initdb refuses to
 # run as root), listens on 127.0.0.1 only, port $SEAWALL_PG_PORT (default 55432), and accepts
 # only password logins (SCRAM): its superuser `postgres` gets a generated password, kept in the
-# cluster directory (mode 0600). Every command is idempotent.
+# cluster directory (mode 0600). TLS is on (plain connections are accepted too) with a server
+# certificate for 127.0.0.1 issued by a throw-away CA (`ca`). Every command is idempotent.
 set -euo pipefail
 
 port="${SEAWALL_PG_PORT:-55432}"
@@ -63,6 +65,26 @@ print_url() {
     "$(cat "$dir/password")" "$port"
 }
 
+# A CA and a server certificate for 127.0.0.1 signed by it.
+make_tls() {
+  local t="$1/tls"
+  mkdir -p "$t"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=seawall-pg-test-ca" -keyout "$t/ca.key" -out "$t/ca.pem" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=127.0.0.1" -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$t/ext.cnf"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+    -days 30 -extfile "$t/ext.cnf" -out "$t/server.crt" 2>/dev/null
+  rm -f "$t/ca.key" "$t/server.csr" "$t/ext.cnf"
+  chmod 0600 "$t/server.key"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres: "$t"
+  fi
+  chmod 0755 "$t"
+  chmod 0644 "$t/ca.pem" "$t/server.crt"
+}
+
 create() {
   local dir
   dir="$(mktemp -d -t seawall-pg.XXXXXX)"
@@ -79,8 +101,12 @@ create() {
     cat "$dir/initdb.log" >&2
     exit 1
   }
+  make_tls "$dir"
   cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
+ssl = on
+ssl_cert_file = '$dir/tls/server.crt'
+ssl_key_file = '$dir/tls/server.key'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 200
@@ -120,6 +146,13 @@ case "${1:-}" in
     fi
     print_url
     ;;
+  ca)
+    if ! running; then
+      echo "pg-test: no cluster is running on port $port (run: $0 start)" >&2
+      exit 1
+    fi
+    echo "$(cluster_dir)/tls/ca.pem"
+    ;;
   halt)
     if running; then
       as_pg "$bin/pg_ctl" -D "$(cluster_dir)/data" -m immediate -w stop >/dev/null
@@ -144,7 +177,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|url|halt|resume|stop" >&2
+    echo "usage: $0 start|url|ca|halt|resume|stop" >&2
     exit 2
     ;;
 esac

@@ -1,11 +1,11 @@
 //! Connection configuration (`config/<name>`): what is stored, how a write is checked, what a
 //! read shows (never the password), and the `tokio_postgres` settings derived from it.
 //!
-//! TLS: not supported yet. `sslmode=disable` and `sslmode=prefer` connect in plain text (as
-//! libpq's `prefer` does when the client has no TLS); `sslmode=require` is refused with a clear
-//! error rather than silently connecting without encryption. Run the engine's connections over
-//! loopback, a private network or a tunnel until TLS (rustls, with certificate verification)
-//! is added.
+//! TLS: `sslmode=require` connects with TLS (rustls) and, stricter than libpq's `require`,
+//! verifies the server's certificate and name: against the PEM certificates of the Seawall
+//! field `tls_ca` when set, else the system's roots. `sslmode=disable` and `sslmode=prefer`
+//! (the default) connect in plain text, as libpq's `prefer` does without client TLS: use them
+//! only over loopback or a trusted network.
 
 use super::util::{bool_field, string_list, ttl_field};
 use crate::error::VaultError;
@@ -13,7 +13,9 @@ use crate::request::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres::config::SslMode;
 
 /// The only plugin this engine speaks.
 pub(crate) const PLUGIN: &str = "postgresql-database-plugin";
@@ -45,6 +47,9 @@ pub(crate) struct Connection {
     pub max_open_connections: u32,
     /// Seconds; every statement on this connection is cancelled after it.
     pub statement_timeout: i64,
+    /// Seawall: PEM certificates trusted for `sslmode=require` (default: the system's roots).
+    #[serde(default)]
+    pub tls_ca: Option<String>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -137,6 +142,11 @@ impl Connection {
                 "field `statement_timeout` must be between 1s and 1h",
             ));
         }
+        let tls_ca = match req.str_field("tls_ca")? {
+            Some("") => None,
+            Some(pem) => Some(pem.to_owned()),
+            None => old.and_then(|o| o.tls_ca.clone()),
+        };
         let conn = Connection {
             plugin_name: PLUGIN.to_owned(),
             connection_url,
@@ -150,8 +160,10 @@ impl Connection {
             revoke_owner,
             max_open_connections,
             statement_timeout,
+            tls_ca,
         };
         conn.pg_config(&conn.password, None)?;
+        conn.tls()?;
         if conn.root_user().is_empty() {
             return Err(VaultError::invalid(
                 "no user to connect as: set `username` (and {{username}} in connection_url)",
@@ -172,6 +184,7 @@ impl Connection {
                 "username_prefix": self.username_prefix,
                 "revoke_owner": self.revoke_owner,
                 "statement_timeout": self.statement_timeout,
+                "tls_ca": self.tls_ca,
             },
             "allowed_roles": self.allowed_roles,
             "root_credentials_rotate_statements": self.root_rotation_statements,
@@ -231,14 +244,6 @@ impl Connection {
         if let Some(db) = dbname {
             cfg.dbname(db);
         }
-        match cfg.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer => {}
-            _ => {
-                return Err(VaultError::invalid(
-                    "connection_url: sslmode=require is not supported yet (Seawall connects to PostgreSQL without TLS); use sslmode=disable on a trusted network",
-                ))
-            }
-        }
         if cfg.get_hosts().is_empty() {
             return Err(VaultError::invalid("connection_url names no host"));
         }
@@ -252,6 +257,47 @@ impl Connection {
         cfg.connect_timeout(Duration::from_secs(5));
         cfg.application_name("seawall-vault");
         Ok(cfg)
+    }
+
+    /// The TLS settings when the URL says `sslmode=require`; `None` for a plain connection.
+    pub fn tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, VaultError> {
+        let cfg = self.pg_config("", None)?;
+        if cfg.get_ssl_mode() != SslMode::Require {
+            return Ok(None);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.tls_ca {
+            Some(pem) => {
+                let mut reader = std::io::BufReader::new(pem.as_bytes());
+                let mut n = 0;
+                for cert in rustls_pemfile::certs(&mut reader) {
+                    let cert = cert.map_err(|e| {
+                        VaultError::invalid(format!("tls_ca: not PEM certificates: {e}"))
+                    })?;
+                    roots.add(cert).map_err(|e| {
+                        VaultError::invalid(format!("tls_ca: a certificate is unusable: {e}"))
+                    })?;
+                    n += 1;
+                }
+                if n == 0 {
+                    return Err(VaultError::invalid(
+                        "tls_ca: no PEM certificate (-----BEGIN CERTIFICATE-----) found",
+                    ));
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| VaultError::Internal(format!("TLS settings: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Some(Arc::new(config)))
     }
 
     /// Host, port and database for a client's `DATABASE_URL` (no secret).
@@ -317,8 +363,8 @@ mod tests {
                 "must not contain a password",
             ),
             (
-                base("postgresql://{{username}}:{{password}}@h/db?sslmode=require"),
-                "sslmode=require",
+                json!({"plugin_name": PLUGIN, "connection_url": "postgresql://{{username}}@h/db?sslmode=require", "username": "u", "tls_ca": "not a pem"}),
+                "tls_ca: no PEM certificate",
             ),
             (base("not a url ="), "cannot be parsed"),
             (

@@ -253,7 +253,7 @@ impl DatabaseBackend {
                 continue;
             }
             let cfg = conn.pg_config(&conn.password, Some(&db))?;
-            let mut other = pool::connect(conn_name, &cfg, &conn.password)
+            let mut other = pool::connect(conn_name, &cfg, conn.tls()?.as_ref(), &conn.password)
                 .await
                 .map_err(|e| e.error)?;
             pool::in_transaction(&mut other, std::slice::from_ref(&cleanup))

@@ -223,7 +223,7 @@ impl DatabaseBackend {
         }
         if conn.verify_connection {
             let cfg = conn.pg_config(&conn.password, None)?;
-            let client = pool::connect(name, &cfg, &conn.password)
+            let client = pool::connect(name, &cfg, conn.tls()?.as_ref(), &conn.password)
                 .await
                 .map_err(|e| {
                     VaultError::invalid(format!("error verifying connection `{name}`: {}", e.error))

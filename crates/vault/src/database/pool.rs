@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How long opening a connection may take in all (the driver's own timeout covers each
 /// address; this also covers authentication).
@@ -95,24 +96,42 @@ pub(crate) struct ConnectError {
 pub(crate) async fn connect(
     name: &str,
     cfg: &tokio_postgres::Config,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     password: &str,
 ) -> Result<Client, ConnectError> {
     let fail = |auth: bool, msg: String| ConnectError {
         auth,
         error: VaultError::Upstream(format!("database connection `{name}`: {msg}")),
     };
-    match tokio::time::timeout(CONNECT_LIMIT, cfg.connect(NoTls)).await {
+    let label = name.to_owned();
+    let closed = move |e: tokio_postgres::Error| {
+        tracing::debug!(connection = %label, error = %describe(&e, &[]), "database connection closed");
+    };
+    let result = match tls {
+        None => tokio::time::timeout(CONNECT_LIMIT, cfg.connect(NoTls))
+            .await
+            .map(|r| {
+                r.map(|(client, conn)| {
+                    tokio::spawn(async move { conn.await.map_err(closed) });
+                    client
+                })
+            }),
+        Some(tls) => {
+            let tls = MakeRustlsConnect::new((**tls).clone());
+            tokio::time::timeout(CONNECT_LIMIT, cfg.connect(tls))
+                .await
+                .map(|r| {
+                    r.map(|(client, conn)| {
+                        tokio::spawn(async move { conn.await.map_err(closed) });
+                        client
+                    })
+                })
+        }
+    };
+    match result {
         Err(_) => Err(fail(false, "connecting timed out".into())),
         Ok(Err(e)) => Err(fail(is_auth_failure(&e), describe(&e, &[password]))),
-        Ok(Ok((client, connection))) => {
-            let label = name.to_owned();
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(connection = %label, error = %describe(&e, &[]), "database connection closed");
-                }
-            });
-            Ok(client)
-        }
+        Ok(Ok(client)) => Ok(client),
     }
 }
 
@@ -120,6 +139,7 @@ pub(crate) async fn connect(
 pub(crate) struct Pool {
     name: String,
     cfg: tokio_postgres::Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
     fingerprint: [u8; 32],
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
@@ -179,7 +199,7 @@ impl Pool {
         };
         let client = match reused {
             Some(c) => c,
-            None => connect(&self.name, &self.cfg, password).await?,
+            None => connect(&self.name, &self.cfg, self.tls.as_ref(), password).await?,
         };
         Ok(Pooled {
             client: Some(client),
@@ -197,7 +217,8 @@ pub(crate) struct Pools {
 
 fn fingerprint(conn: &Connection, password: &str) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [conn.connection_url.as_str(), &conn.username, password] {
+    let ca = conn.tls_ca.as_deref().unwrap_or_default();
+    for part in [conn.connection_url.as_str(), &conn.username, password, ca] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -228,6 +249,7 @@ impl Pools {
         let pool = Arc::new(Pool {
             name: name.to_owned(),
             cfg: conn.pg_config(password, None)?,
+            tls: conn.tls()?,
             fingerprint: fp,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(conn.max_open_connections as usize)),

@@ -91,7 +91,10 @@ impl DatabaseBackend {
         let Ok(cfg) = conn.pg_config(password, None) else {
             return false;
         };
-        match pool::connect(name, &cfg, password).await {
+        let Ok(tls) = conn.tls() else {
+            return false;
+        };
+        match pool::connect(name, &cfg, tls.as_ref(), password).await {
             Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
         }

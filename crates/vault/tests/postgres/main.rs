@@ -653,3 +653,62 @@ async fn many_concurrent_credentials_are_distinct_and_deleting_the_connection_re
     let env = std::sync::Arc::into_inner(env).expect("tasks are done");
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_server_certificate() {
+    let Some((_g, env)) = setup().await else {
+        return;
+    };
+    let Some(script) = pg_script() else {
+        eprintln!("skipped: SEAWALL_TEST_PG_URL is not the cluster of scripts/pg-test.sh (its CA is needed)");
+        env.cleanup().await;
+        return;
+    };
+    let out = std::process::Command::new(&script)
+        .arg("ca")
+        .output()
+        .unwrap();
+    let ca = std::fs::read_to_string(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let url = url_for(&env.url, "{{username}}", "{{password}}", None)
+        .replace("sslmode=disable", "sslmode=require");
+    let conn = |ca: Option<&str>| {
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": url,
+            "username": env.root,
+            "password": env.root_password,
+            "allowed_roles": "*",
+            "username_prefix": env.prefix,
+            "tls_ca": ca,
+        })
+    };
+    // Not trusted by the system's roots: refused.
+    let err = env.write("config/pg", conn(None)).await.unwrap_err();
+    assert_eq!(err.status(), 400, "{err}");
+    assert!(
+        err.to_string().contains("error verifying connection"),
+        "{err}"
+    );
+    assert!(env.read("config/pg").await.is_err());
+    // With the cluster's CA: connections are encrypted and everything works.
+    env.write("config/pg", conn(Some(&ca)))
+        .await
+        .expect("TLS connection with the test CA");
+    env.role("app", json!({})).await;
+    let (user, password, lease) = env.creds("app").await;
+    env.login(&user, &password).await.unwrap();
+    let encrypted: bool = env
+        .admin
+        .query_one(
+            "SELECT coalesce(bool_and(s.ssl), false) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.usename = $1",
+            &[&env.root],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted, "the engine's root connections use TLS");
+    env.leases.revoke(&lease).await.unwrap();
+    assert!(!env.role_exists(&user).await);
+    env.cleanup().await;
+}
