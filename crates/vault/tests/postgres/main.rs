@@ -712,3 +712,72 @@ async fn tls_connections_verify_the_server_certificate() {
     assert!(!env.role_exists(&user).await);
     env.cleanup().await;
 }
+
+/// Polls until `user` is gone from `pg_roles`, for at most `limit`.
+async fn gone_within(env: &Env, user: &str, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(admin) = env::connect(&env.url).await {
+            let found = admin
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&user])
+                .await
+                .map(|r| r.is_some())
+                .unwrap_or(true);
+            if !found {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_leases_are_revoked_even_across_an_outage() {
+    let Some((_g, env)) = setup().await else {
+        return;
+    };
+    env.configure().await;
+    env.role("short", json!({"default_ttl": 2, "max_ttl": 60}))
+        .await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    env.leases.clone().spawn(stop_rx);
+
+    // The lease manager revokes an expired credential: the role is gone soon after its TTL.
+    let (user, _, _) = env.creds("short").await;
+    assert!(
+        gone_within(&env, &user, Duration::from_secs(6)).await,
+        "{user} still exists after its TTL"
+    );
+
+    // PostgreSQL is down when the lease expires: revocation is retried until it is back.
+    if let Some(script) = pg_script() {
+        let (user, _, lease) = env.creds("short").await;
+        let run = |cmd: &str| {
+            let st = std::process::Command::new(&script)
+                .arg(cmd)
+                .status()
+                .unwrap();
+            assert!(st.success(), "pg-test.sh {cmd}");
+        };
+        run("halt");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let l = env
+            .leases
+            .lookup(&lease)
+            .expect("kept while PostgreSQL is down");
+        assert!(l.attempts >= 1 && l.last_error.is_some(), "{l:?}");
+        run("resume");
+        assert!(
+            gone_within(&env, &user, Duration::from_secs(20)).await,
+            "{user} was not revoked after PostgreSQL came back"
+        );
+        assert!(env.leases.lookup(&lease).is_none());
+    } else {
+        eprintln!(
+            "outage part skipped: SEAWALL_TEST_PG_URL is not the cluster of scripts/pg-test.sh"
+        );
+    }
+    let _ = stop_tx.send(true);
+    env.cleanup().await;
+}
