@@ -391,6 +391,9 @@ def test_leases_list_renew_revoke_and_reconcile(vault: Vault, tmp_path: Path) ->
         lease_id = listed[0]["id"]
         r = vault.leases("list", "--prefix", prefix)
         assert r.returncode == 0 and lease_id in r.stdout
+        # From the root, walking every folder.
+        r = vault.leases("list")
+        assert r.returncode == 0 and lease_id in r.stdout, r.stdout + r.stderr
         r = vault.leases("renew", lease_id, "--increment", "30s")
         assert r.returncode == 0 and "ends in 30s" in r.stdout, r.stdout + r.stderr
         r = vault.leases("list", "--failing", "--json")
@@ -402,6 +405,15 @@ def test_leases_list_renew_revoke_and_reconcile(vault: Vault, tmp_path: Path) ->
         assert json.loads(r.stdout) == []
     finally:
         killpg_quietly(proc)
+    # Revoke by prefix: two leases of the role, both gone.
+    users = []
+    for _ in range(2):
+        creds = vault.root.secrets.database.generate_credentials(name=vault.role)
+        users.append(creds["data"]["username"])
+    r = vault.leases("revoke", "--prefix", prefix)
+    assert r.returncode == 0, r.stderr
+    for u in users:
+        assert not role_exists(u)
     # An orphan with our prefix (no lease) is dropped by reconcile; the report names it.
     orphan = unique("seawall_orphan_")
     psql_admin(f"CREATE ROLE {orphan} LOGIN")
