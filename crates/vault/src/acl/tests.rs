@@ -437,3 +437,90 @@ fn sys_policy_api_has_vaults_shapes() {
     );
     assert!(s.get("dev").is_none());
 }
+
+#[test]
+fn edge_inputs_do_not_panic() {
+    for text in [
+        "",
+        "\n",
+        " ",
+        "{",
+        "}",
+        "[",
+        "\"",
+        "path",
+        "path \"a\" {",
+        "path \"\" {\n}\n",
+        "#",
+        "/*",
+        "\u{0}",
+        "é",
+        "path \"é\" {\n capabilities = [\"é\"]\n}",
+        "{}",
+        "[]",
+        "null",
+        "{\"path\": null}",
+        "path \"a\" {\n capabilities = [\"read\"]\n}\u{0}",
+        "<<EOF\nx\nEOF",
+    ] {
+        match parse_policy("edge", text) {
+            Ok(p) => assert!(p.rules.iter().all(|r| !r.path.is_empty())),
+            Err(e) => assert!(!e.to_string().contains('\n'), "{e:?}"),
+        }
+    }
+    assert!(parse_policy("x", "").unwrap().rules.is_empty());
+}
+
+#[test]
+fn mutated_documents_give_a_policy_or_a_one_line_error() {
+    use rand::{Rng, SeedableRng};
+    let seeds = [
+        std::include_str!("default.hcl").to_owned(),
+        "path \"secret/+/x*\" {\n  capabilities = [\"read\", \"list\"]\n  allowed_parameters = { \"a\" = [\"b*\"], \"*\" = [] }\n  min_wrapping_ttl = \"1h\"\n}\n".to_owned(),
+        "{\"path\": {\"a/*\": {\"capabilities\": [\"deny\"], \"denied_parameters\": {\"x\": [1]}}}}".to_owned(),
+    ];
+    let alphabet: Vec<char> = "{}[]()\"=,#/*+\\\n $%<>.:-_a1é\u{0}".chars().collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5ea_3a11);
+    let (mut parsed, mut refused) = (0, 0);
+    for i in 0..3000 {
+        let mut chars: Vec<char> = seeds[i % seeds.len()].chars().collect();
+        for _ in 0..rng.gen_range(1..6) {
+            let at = rng.gen_range(0..=chars.len());
+            match rng.gen_range(0..3) {
+                0 => chars.insert(at, alphabet[rng.gen_range(0..alphabet.len())]),
+                1 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                _ => {
+                    let end = (at + rng.gen_range(0..20)).min(chars.len());
+                    let piece: Vec<char> = chars[at..end].to_vec();
+                    chars.splice(at..at, piece);
+                }
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        match parse_policy("fuzz", &text) {
+            Ok(p) => {
+                parsed += 1;
+                let acl = Acl::compile([&p]);
+                for r in &p.rules {
+                    let _ = acl.allows(&r.path, Op::List);
+                    let _ = acl.capabilities(&r.path);
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                let msg = e.to_string();
+                assert!(
+                    !msg.contains('\n') && msg.starts_with("policy \"fuzz\": "),
+                    "{msg:?}"
+                );
+            }
+        }
+    }
+    // Both outcomes must have been exercised for the test to mean something.
+    assert!(
+        parsed > 100 && refused > 100,
+        "parsed {parsed}, refused {refused}"
+    );
+}
