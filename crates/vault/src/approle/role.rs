@@ -169,7 +169,7 @@ fn apply(role: &mut RoleEntry, req: &Request) -> Result<(), VaultError> {
         role.token_no_default_policy = b;
     }
     match req.str_field("token_type")? {
-        None | Some("") | Some("default") | Some("service") => {}
+        None | Some("" | "default" | "service" | "default-service") => {}
         Some(other) => {
             return Err(VaultError::invalid(format!(
                 "field `token_type`: \"{}\" is not supported; Seawall issues service tokens",
