@@ -150,7 +150,6 @@ impl Vault {
                     p.events.clone(),
                     p.audit.clone(),
                 );
-                self.leases.register_engine(&entry.path, db.clone());
                 self.databases
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -281,11 +280,11 @@ impl Vault {
         if operation == Operation::Update && !mounted.backend.exists(&req).await? {
             req.operation = Operation::Create;
         }
-        if !self
-            .policies
-            .acl(&token.policies)
-            .allows(&path, req.operation)
-        {
+        if !self.policies.acl(&token.policies).allows_request(
+            &path,
+            req.operation,
+            &params_of(&req),
+        ) {
             return Err(VaultError::PermissionDenied);
         }
         if mounted.entry.kind == "token" {
@@ -381,6 +380,20 @@ impl Vault {
             request_id: new_request_id(),
         }
     }
+}
+
+/// The parameters an ACL's `allowed_parameters` / `denied_parameters` look at: the body, and
+/// for reads and lists the query string too.
+fn params_of(req: &Request) -> std::borrow::Cow<'_, Map<String, Value>> {
+    if req.query.is_empty() || !matches!(req.operation, Operation::Read | Operation::List) {
+        return std::borrow::Cow::Borrowed(&req.data);
+    }
+    let mut m = req.data.clone();
+    for (k, v) in &req.query {
+        m.entry(k.clone())
+            .or_insert_with(|| Value::String(v.clone()));
+    }
+    std::borrow::Cow::Owned(m)
 }
 
 fn default_mounts() -> Vec<MountEntry> {

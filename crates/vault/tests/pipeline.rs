@@ -304,3 +304,47 @@ async fn the_mount_table_survives_a_reopen() {
         .unwrap();
     assert_eq!(r.data.unwrap()["data"]["a"], "b");
 }
+
+#[tokio::test]
+async fn parameter_constraints_in_policies_are_enforced() {
+    let f = fixture();
+    let root = Some(f.root.as_str());
+    f.call(
+        "PUT",
+        "sys/policies/acl/no-cas",
+        root,
+        json!({"policy": "path \"secret/data/p\" {\n  capabilities = [\"create\", \"update\"]\n  denied_parameters = { \"options\" = [] }\n}"}),
+    )
+    .await
+    .unwrap();
+    let t = f
+        .call(
+            "POST",
+            "auth/token/create",
+            root,
+            json!({"policies": ["no-cas"], "ttl": "10m"}),
+        )
+        .await
+        .unwrap()
+        .auth
+        .unwrap()
+        .client_token;
+    f.call(
+        "POST",
+        "secret/data/p",
+        Some(&t),
+        json!({"data": {"a": "1"}}),
+    )
+    .await
+    .unwrap();
+    let e = f
+        .call(
+            "POST",
+            "secret/data/p",
+            Some(&t),
+            json!({"data": {"a": "2"}, "options": {"cas": 1}}),
+        )
+        .await
+        .err();
+    assert!(matches!(e, Some(VaultError::PermissionDenied)), "{e:?}");
+}

@@ -308,6 +308,9 @@ impl LeaseManager {
         };
         idx.put(current);
         drop(idx);
+        // A renewal may move the expiry earlier (`seawall exec --ttl` shortens its lease): the
+        // loop must not keep sleeping on the old deadline.
+        self.wake.notify_one();
         self.audit.record(
             AuditEntry::new("vault.lease.renew", Outcome::Success)
                 .subject(id)
