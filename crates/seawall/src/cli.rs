@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 /// Seawall: zero-trust access for microservices on a network assumed compromised.
 ///
-/// One binary: `seawall up` runs the control plane and the identity-aware gateway together with
-/// an embedded store; `seawall server` and `seawall proxy` run them apart. The other commands
-/// administer users, sign in, check policies and audit logs, and build and scan SBOMs.
+/// One binary: `seawall up` runs the control plane (with its Vault-compatible secrets vault) and
+/// the identity-aware gateway together with an embedded store; `seawall server` and `seawall
+/// proxy` run them apart. The other commands administer users, sign in, check policies and audit
+/// logs, build and scan SBOMs, run commands with short-lived vault credentials and manage leases
+/// and the vault's seal.
 #[derive(Debug, Parser)]
 #[command(name = "seawall", version)]
 pub struct Cli {
@@ -43,7 +45,7 @@ pub enum Command {
     /// certificate and default policies, then serves the API on https://127.0.0.1:8443 and the
     /// gateway on https://127.0.0.1:8000.
     Up(UpArgs),
-    /// Run the control plane alone (API, identity provider, audit log).
+    /// Run the control plane alone (API, identity provider, secrets vault, audit log).
     Server,
     /// Run the gateway alone; it fetches keys, revocations and policies from `gateway.server_url`.
     Proxy,
