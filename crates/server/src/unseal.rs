@@ -550,41 +550,50 @@ async fn unseal_request(shared: &Arc<Shared>, body: Bytes) -> Response {
             "seal migration is not supported; submit the key share without `migrate`",
         );
     }
+    let mut rx = shared.phase.subscribe();
     let outcome = {
         let mut unsealer = lock(&shared.unsealer);
-        if parsed.reset {
+        if !matches!(*rx.borrow_and_update(), Phase::Sealed) {
+            // Another request rebuilt the key meanwhile: answer as the vault now is.
+            None
+        } else if parsed.reset {
             unsealer.reset();
             return json(StatusCode::OK, &unsealer.status());
-        }
-        let Some(key) = parsed
-            .key
-            .map(Zeroizing::new)
-            .filter(|k| !k.trim().is_empty())
-        else {
-            return vault_error(
-                StatusCode::BAD_REQUEST,
-                "the request body needs `key` (a key share) or `reset: true`",
-            );
-        };
-        match unsealer.submit(&key) {
-            Ok(None) => return json(StatusCode::OK, &unsealer.status()),
-            Ok(Some(root)) => root,
-            Err(e) => {
-                if matches!(e, UnsealError::WrongShares { .. }) {
-                    tracing::warn!(error = %e, "unseal failed");
+        } else {
+            let Some(key) = parsed
+                .key
+                .map(Zeroizing::new)
+                .filter(|k| !k.trim().is_empty())
+            else {
+                return vault_error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body needs `key` (a key share) or `reset: true`",
+                );
+            };
+            match unsealer.submit(&key) {
+                Ok(None) => return json(StatusCode::OK, &unsealer.status()),
+                Ok(Some(root)) => {
+                    // Under the lock, so no other request submits to a reset unsealer.
+                    shared.phase.send_replace(Phase::Starting);
+                    Some(root)
                 }
-                return vault_error(StatusCode::BAD_REQUEST, &e.to_string());
+                Err(e) => {
+                    if matches!(e, UnsealError::WrongShares { .. }) {
+                        tracing::warn!(error = %e, "unseal failed");
+                    }
+                    return vault_error(StatusCode::BAD_REQUEST, &e.to_string());
+                }
             }
         }
     };
-    let mut rx = shared.phase.subscribe();
-    shared.phase.send_replace(Phase::Starting);
-    let sent = lock(&shared.key_tx).take().map(|tx| tx.send(outcome));
-    if !matches!(sent, Some(Ok(()))) {
-        return vault_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the server is no longer waiting for a key",
-        );
+    if let Some(root) = outcome {
+        let sent = lock(&shared.key_tx).take().map(|tx| tx.send(root));
+        if !matches!(sent, Some(Ok(()))) {
+            return vault_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server is no longer waiting for a key",
+            );
+        }
     }
     // Answer once the normal API serves (or start-up failed), so a client that saw
     // `sealed: false` can use the vault at once.

@@ -341,3 +341,44 @@ fn a_sealed_directory_opens_only_with_the_rebuilt_key() {
         .unwrap();
     assert!(err.to_string().contains("root key does not match"), "{err}");
 }
+
+#[tokio::test]
+async fn two_last_shares_at_once_both_see_the_vault_unsealed() {
+    let (_, seal, shares) = sealed_dir(3, 2);
+    let (s, key_rx) = shared(seal);
+    let body = |k: &String| serde_json::json!({ "key": k }).to_string();
+    call(&s, "PUT", "/v1/sys/unseal", &body(&shares[0])).await;
+    // The first of these rebuilds the key; the second arrives while start-up runs.
+    let first = tokio::spawn({
+        let (s, b) = (s.clone(), body(&shares[1]));
+        async move { call(&s, "PUT", "/v1/sys/unseal", &b).await }
+    });
+    let root = key_rx.await.unwrap();
+    let second = tokio::spawn({
+        let (s, b) = (s.clone(), body(&shares[2]));
+        async move { call(&s, "PUT", "/v1/sys/unseal", &b).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!second.is_finished());
+    drop(root);
+    let (stop, _stop_rx) = watch::channel(false);
+    let live = Router::new().fallback(|| async {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({"sealed": false, "from": "live"}),
+        )
+    });
+    SealedApi {
+        shared: s.clone(),
+        stop,
+    }
+    .hand_over(live, std::future::pending());
+    let (status, body) = first.await.unwrap();
+    assert_eq!(
+        (status, body["sealed"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
+    let (status, body) = second.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["from"], "live");
+}
