@@ -41,7 +41,7 @@ pub struct VaultParts {
 }
 
 /// A request as it arrives, before the vault resolves its mount and caller.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RawRequest {
     /// `GET`, `LIST`, `POST`, `PUT`, `PATCH`, `DELETE`.
     pub method: String,
@@ -52,6 +52,18 @@ pub struct RawRequest {
     /// From `X-Vault-Token` or `Authorization: Bearer`.
     pub token: Option<seawall_core::Secret<String>>,
     pub client_addr: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for RawRequest {
+    // The body may hold secret values: only its field names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("fields", &self.body.keys().collect::<Vec<_>>())
+            .field("client_addr", &self.client_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One mounted engine.

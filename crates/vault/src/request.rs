@@ -90,7 +90,7 @@ impl TokenEntry {
 }
 
 /// One request, after HTTP decoding.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     pub operation: Operation,
     /// The full path below `/v1/`, without a leading or trailing slash: `secret/data/app`.
@@ -109,6 +109,19 @@ pub struct Request {
     pub client_token: Option<seawall_core::Secret<String>>,
     pub client_addr: Option<IpAddr>,
     pub request_id: String,
+}
+
+impl std::fmt::Debug for Request {
+    // The body may hold secret values: only its field names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("fields", &self.data.keys().collect::<Vec<_>>())
+            .field("token", &self.token)
+            .field("client_addr", &self.client_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -257,5 +270,24 @@ impl Response {
     pub fn with_lease(mut self, lease: LeaseInfo) -> Self {
         self.lease = Some(lease);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_no_secret_value() {
+        let mut r = Request::new(Operation::Update, "secret", "data/x")
+            .with_data(serde_json::json!({"data": {"password": "hunter2"}}));
+        r.client_token = Some(seawall_core::Secret::new("hvs.supersecret".into()));
+        let text = format!("{r:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("supersecret"),
+            "{text}"
+        );
+        let resp = Response::data(serde_json::json!({"password": "hunter2"}));
+        assert!(!format!("{resp:?}").contains("hunter2"));
     }
 }
