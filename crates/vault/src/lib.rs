@@ -16,6 +16,7 @@ pub mod backend;
 pub mod barrier;
 pub mod core;
 pub mod database;
+pub mod duration;
 pub mod error;
 pub mod http;
 pub mod kv;

@@ -493,44 +493,8 @@ pub fn parse_duration(v: &Value) -> Result<i64, String> {
 
 /// A duration string: `300`, `300s`, `5m`, `2h`, `1d`, or a sum such as `1h30m`.
 pub fn parse_duration_str(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(n) = t.parse::<i64>() {
-        return if n >= 0 {
-            Ok(n)
-        } else {
-            Err(format!("`{s}` is negative"))
-        };
-    }
-    let mut total: i64 = 0;
-    let mut num = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(format!("`{s}` is not a duration (use e.g. 30s, 5m, 1h)")),
-        };
-        let n: i64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration (use e.g. 30s, 5m, 1h)"))?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("`{s}` is too long"))?;
-        num.clear();
-    }
-    if !num.is_empty() {
-        return Err(format!("`{s}` ends without a unit"));
-    }
-    Ok(total)
+    crate::duration::seconds(s)
+        .ok_or_else(|| format!("`{s}` is not a duration (use e.g. 30s, 5m, 1h, or whole seconds)"))
 }
 
 #[cfg(test)]

@@ -284,49 +284,13 @@ pub fn encode_path(path: &str) -> String {
 /// Parses a duration as Vault writes them: `90` or `90s`, `5m`, `2h`, `1d`, or a sum such as
 /// `1h30m`. Returns whole seconds; zero is refused.
 pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
-    let bad = || {
+    let secs = seawall_vault::duration::seconds(text).ok_or_else(|| {
         anyhow::anyhow!(
             "`{text}` is not a duration: use a number with s, m, h or d (`90s`, `5m`, `1h30m`)"
         )
-    };
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if t.bytes().all(|b| b.is_ascii_digit()) {
-        let n: u64 = t.parse().map_err(|_| bad())?;
-        anyhow::ensure!(n > 0, "duration `{text}` must be more than zero");
-        return Ok(n);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        if number.is_empty() {
-            return Err(bad());
-        }
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(bad());
-    }
-    anyhow::ensure!(total > 0, "duration `{text}` must be more than zero");
-    Ok(total)
+    })?;
+    anyhow::ensure!(secs > 0, "duration `{text}` must be more than zero");
+    u64::try_from(secs).map_err(|_| anyhow::anyhow!("duration `{text}` is out of range"))
 }
 
 #[cfg(test)]

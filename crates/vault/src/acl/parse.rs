@@ -384,29 +384,5 @@ pub(crate) fn duration_secs(v: &Value) -> Result<i64, String> {
 }
 
 fn parse_duration_str(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    if let Ok(n) = s.parse::<i64>() {
-        return Some(n);
-    }
-    let mut total: i64 = 0;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let n: i64 = digits.parse().ok()?;
-        digits.clear();
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    digits.is_empty().then_some(total)
+    crate::duration::seconds(s)
 }

@@ -37,32 +37,7 @@ pub(crate) fn ttl_field(
 
 /// `3600`, `90s`, `15m`, `1h30m`, `2d` -> seconds.
 pub(crate) fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(v) = s.parse::<i64>() {
-        return (v >= 0).then_some(v);
-    }
-    let mut total: i64 = 0;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return None,
-        };
-        let v: i64 = num.parse().ok()?;
-        total = total.checked_add(v.checked_mul(unit)?)?;
-        num.clear();
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(total)
+    crate::duration::seconds(s)
 }
 
 /// A list-of-strings field; Vault also accepts one string (or a comma-separated one for

@@ -35,31 +35,7 @@ fn parse_duration_str(s: &str) -> Option<i64> {
     if s.is_empty() {
         return Some(0);
     }
-    if let Ok(n) = s.parse::<i64>() {
-        return (n >= 0).then_some(n);
-    }
-    let mut total: i64 = 0;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let n: i64 = num.parse().ok()?;
-        num.clear();
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(total)
+    crate::duration::seconds(s)
 }
 
 /// An optional duration field of a request body.
