@@ -274,6 +274,11 @@ def test_reconciler_drops_orphans(root: hvac.Client, vault: tuple[Seawall, str])
     configure(root, conn)
     make_role(root, conn, role)
     live = root.secrets.database.generate_credentials(name=role)["data"]["username"]
+    # A second connection to the same cluster: its live credential is not an orphan of the first.
+    conn2, role2 = unique("c"), unique("r")
+    configure(root, conn2)
+    make_role(root, conn2, role2)
+    live2 = root.secrets.database.generate_credentials(name=role2)["data"]["username"]
     orphan = f"seawall_orphan_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE ROLE {orphan} LOGIN")
     r = sw.api("POST", f"/v1/database/reconcile/{conn}", headers={"X-Vault-Token": token})
@@ -281,6 +286,7 @@ def test_reconciler_drops_orphans(root: hvac.Client, vault: tuple[Seawall, str])
     assert orphan in r.json()["data"]["dropped"]
     assert not role_exists(orphan)
     assert role_exists(live)
+    assert role_exists(live2)
 
 
 def pg_ctl(action: str) -> None:

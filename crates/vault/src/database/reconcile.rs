@@ -38,9 +38,14 @@ impl DatabaseBackend {
             })?;
         drop(client);
         let roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        // Every lease the vault holds counts, not only this connection's: two connections (or
+        // two database mounts) may point at the same cluster with the same name prefix, and a
+        // live credential of one is not an orphan of the other.
         let mut known: HashSet<String> = self
-            .leases_of_connection(name)
-            .into_iter()
+            .leases
+            .list("")
+            .iter()
+            .filter_map(|id| self.leases.lookup(id))
             .filter_map(|l| {
                 l.internal
                     .get("username")
@@ -52,10 +57,8 @@ impl DatabaseBackend {
         known.insert(conn.owner());
         for s in self.names("static")? {
             if let Some(r) = self.load::<StaticRole>("static", &s)? {
-                if r.db_name == name {
-                    known.insert(r.username);
-                    known.insert(r.twin);
-                }
+                known.insert(r.username);
+                known.insert(r.twin);
             }
         }
         let mut report = Report {
