@@ -20,6 +20,7 @@ pub fn init(global: &GlobalArgs) {
     let filter = EnvFilter::try_from_env("SEAWALL_LOG")
         .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = cap_libraries_that_log_secrets(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -29,5 +30,33 @@ pub fn init(global: &GlobalArgs) {
         use std::io::IsTerminal;
         let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let _ = builder.with_target(false).with_ansi(ansi).try_init();
+    }
+}
+
+/// Libraries whose debug output carries secrets: tokio-postgres logs each statement it runs
+/// (`CREATE ROLE ... PASSWORD '...'`), ureq logs request headers (`X-Vault-Token`). However
+/// verbose the filter, these stay at `info`.
+fn cap_libraries_that_log_secrets(mut filter: EnvFilter) -> EnvFilter {
+    for target in ["tokio_postgres", "postgres_protocol", "ureq"] {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_that_log_secrets_are_capped_even_at_trace() {
+        let f = cap_libraries_that_log_secrets(EnvFilter::new("trace"));
+        let text = f.to_string();
+        for target in ["tokio_postgres=info", "ureq=info"] {
+            assert!(text.contains(target), "{text}");
+        }
+        let f = cap_libraries_that_log_secrets(EnvFilter::new("tokio_postgres=trace,debug"));
+        assert!(!f.to_string().contains("tokio_postgres=trace"), "{f}");
     }
 }

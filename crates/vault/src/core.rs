@@ -236,13 +236,33 @@ impl Vault {
 
     /// Runs one request through authentication, the ACL, the engine and the audit log.
     pub async fn handle(&self, raw: RawRequest) -> Result<Response, VaultError> {
-        let path = clean_path(&raw.path)?;
-        let operation = operation(&raw.method, &raw.query, &raw.path)?;
-        let mut audit = Audited::new(&path, operation, raw.client_addr);
+        let mut audit = Audited::new(&raw.path, &raw.method, raw.client_addr);
         audit.request_data(&self.parts.audit, &raw.body);
-        let result = self.dispatch(raw, path, operation, &mut audit).await;
+        let checked = clean_path(&raw.path)
+            .and_then(|p| Ok((p, operation(&raw.method, &raw.query, &raw.path)?)));
+        let result = match checked {
+            Ok((path, operation)) => {
+                audit.path = path.clone();
+                audit.operation = operation.as_str().to_owned();
+                self.dispatch(raw, path, operation, &mut audit).await
+            }
+            Err(e) => Err(e),
+        };
         audit.finish(&self.parts.audit, &result);
         result
+    }
+
+    /// Audits a request refused before it could be decoded (bad encoding, bad JSON, too
+    /// large): the path as sent, shortened, and the reason.
+    pub fn audit_refused(
+        &self,
+        method: &str,
+        path: &str,
+        client: Option<IpAddr>,
+        error: &VaultError,
+    ) {
+        let audit = Audited::new(path, method, client);
+        audit.finish(&self.parts.audit, &Err(clone_error(error)));
     }
 
     async fn dispatch(
@@ -535,7 +555,8 @@ pub(crate) fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
 /// The audit record of one request, filled in as the request goes.
 struct Audited {
     path: String,
-    operation: Operation,
+    /// The operation, or the method as sent when it maps to none.
+    operation: String,
     client: Option<IpAddr>,
     actor: Option<String>,
     accessor: Option<String>,
@@ -544,10 +565,10 @@ struct Audited {
 }
 
 impl Audited {
-    fn new(path: &str, operation: Operation, client: Option<IpAddr>) -> Self {
+    fn new(path: &str, method: &str, client: Option<IpAddr>) -> Self {
         Self {
-            path: path.to_owned(),
-            operation,
+            path: shorten(path),
+            operation: shorten(method),
             client,
             actor: None,
             accessor: None,
@@ -575,7 +596,7 @@ impl Audited {
         };
         let mut entry = AuditEntry::new("vault.request", outcome)
             .subject(self.path)
-            .detail("operation", self.operation.as_str())
+            .detail("operation", self.operation)
             .detail("status", status);
         if let Some(a) = self.actor {
             entry = entry.actor(a);
@@ -607,6 +628,20 @@ impl Audited {
             Err(e) => entry = entry.detail("error", e.to_string()),
         }
         audit.record(entry);
+    }
+}
+
+/// At most 256 characters of an untrusted string, for the audit log.
+fn shorten(s: &str) -> String {
+    s.chars().take(256).collect()
+}
+
+/// A copy of an error for auditing (the originals are not `Clone`: some wrap I/O errors).
+fn clone_error(e: &VaultError) -> VaultError {
+    match e {
+        VaultError::PermissionDenied => VaultError::PermissionDenied,
+        VaultError::Sealed => VaultError::Sealed,
+        other => VaultError::Invalid(other.to_string()),
     }
 }
 

@@ -30,7 +30,10 @@ pub async fn serve(
 ) -> axum::response::Response {
     let raw = match decode(method, path, query, headers, &body, client_addr) {
         Ok(r) => r,
-        Err(e) => return error(&e),
+        Err(e) => {
+            vault.audit_refused(method.as_str(), path, client_addr, &e);
+            return error(&e);
+        }
     };
     let path = raw.path.trim_matches('/').to_owned();
     let query = raw.query.clone();

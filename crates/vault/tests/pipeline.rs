@@ -348,3 +348,35 @@ async fn parameter_constraints_in_policies_are_enforced() {
         .err();
     assert!(matches!(e, Some(VaultError::PermissionDenied)), "{e:?}");
 }
+
+#[tokio::test]
+async fn requests_refused_before_decoding_are_audited_too() {
+    use axum::http::{HeaderMap, Method};
+    let f = fixture();
+    let headers = HeaderMap::new();
+    for (method, path, body) in [
+        (Method::GET, "/secret/data/bad%zzpath", ""),
+        (Method::POST, "/secret/data/notjson", "{oops"),
+        (
+            Method::from_bytes(b"BREW").unwrap(),
+            "/secret/data/teapot",
+            "",
+        ),
+    ] {
+        let r = seawall_vault::http::serve(
+            &f.vault,
+            &method,
+            path,
+            None,
+            &headers,
+            axum::body::Bytes::from(body),
+            None,
+        )
+        .await;
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    let text = f.audit_text();
+    for marker in ["bad%zzpath", "secret/data/notjson", "BREW"] {
+        assert!(text.contains(marker), "{marker} not audited");
+    }
+}

@@ -3,7 +3,7 @@
 use super::ApiState;
 use crate::serve::PeerAddr;
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::routing::any;
@@ -15,6 +15,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/{*path}", any(handle))
         .route("/v1", any(handle))
         .route("/v1/", any(handle))
+        // Bodies up to this size reach the vault, which refuses those over its own limit with
+        // a JSON error it audits; only larger ones are cut off here.
+        .layer(DefaultBodyLimit::max(16 * seawall_vault::http::MAX_BODY))
 }
 
 async fn handle(
