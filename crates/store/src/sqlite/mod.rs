@@ -27,6 +27,19 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Unavailable(format!("`{}`: {e}", path.display())))?;
+        // Owner-only, like the directory: SQLite gives its `-wal` and `-shm` files the same mode.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| {
+                    StoreError::Unavailable(format!(
+                        "`{}`: cannot make it private: {e}",
+                        path.display()
+                    ))
+                },
+            )?;
+        }
         Self::init(conn)
     }
 
