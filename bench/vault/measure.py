@@ -33,7 +33,8 @@ s.headers["X-Vault-Token"] = token
 
 
 def call(method: str, path: str, **kw) -> requests.Response:
-    r = s.request(method, f"{addr}/v1/{path}", timeout=30, **kw)
+    # verify= explicitly: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
+    r = s.request(method, f"{addr}/v1/{path}", timeout=30, verify=ca, **kw)
     if r.status_code >= 400:
         sys.exit(f"bench: {method} {path} -> {r.status_code} {r.text}")
     return r
