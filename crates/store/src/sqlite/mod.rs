@@ -20,7 +20,16 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Read-only connections for the hottest reads (the vault's), so they do not queue behind
+    /// a write transaction or a WAL checkpoint on `conn`: in WAL mode readers and the writer
+    /// do not block each other. Empty for an in-memory database, which a second connection
+    /// could not see.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
+
+/// How many read-only connections a file database gets.
+const READERS: usize = 2;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -40,7 +49,20 @@ impl SqliteStore {
                 },
             )?;
         }
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| StoreError::Unavailable(format!("`{}`: {e}", path.display())))?;
+            reader
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(query)?;
+            store.readers.push(Mutex::new(reader));
+        }
+        Ok(store)
     }
 
     /// An in-memory database, for tests.
@@ -62,7 +84,28 @@ impl SqliteStore {
         migrations::apply(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// A connection for reads that need no transaction: one of the read-only connections in
+    /// turn (the first free one), else the main connection.
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return self.conn();
+        }
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return guard;
+            }
+        }
+        self.readers[start % self.readers.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The connection, for this module's implementations.

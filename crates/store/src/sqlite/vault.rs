@@ -5,7 +5,7 @@ use rusqlite::OptionalExtension;
 
 impl VaultRepo for SqliteStore {
     fn vault_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.conn()
+        self.reader()
             .prepare_cached("SELECT value FROM vault_entries WHERE key = ?1")
             .map_err(query)?
             .query_row([key], |r| r.get(0))
@@ -14,7 +14,7 @@ impl VaultRepo for SqliteStore {
     }
 
     fn vault_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn
             .prepare_cached("SELECT key FROM vault_entries WHERE key >= ?1 ORDER BY key")
             .map_err(query)?;
@@ -74,5 +74,19 @@ mod tests {
         .unwrap();
         assert_eq!(s.vault_keys("a").unwrap(), vec!["a/2"]);
         assert_eq!(s.vault_keys("").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn reads_on_a_file_database_see_every_committed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("v.db")).unwrap();
+        assert!(!s.readers.is_empty());
+        for i in 0..50u8 {
+            s.vault_write(&[VaultOp::Put(format!("k/{i}"), vec![i])]).unwrap();
+            assert_eq!(s.vault_get(&format!("k/{i}")).unwrap(), Some(vec![i]));
+            assert_eq!(s.vault_keys("k/").unwrap().len(), usize::from(i) + 1);
+        }
+        s.vault_write(&[VaultOp::Delete("k/0".into())]).unwrap();
+        assert_eq!(s.vault_get("k/0").unwrap(), None);
     }
 }
