@@ -1,6 +1,9 @@
-//! The reconciler: roles in `pg_roles` that carry the connection's prefix but belong to no
-//! lease (after a restore from backup, a lost revocation, a crash in the wrong place) are
-//! dropped the way a revocation drops them. A role whose lease is still `Pending` is being
+//! The reconciler: roles in `pg_roles` that Seawall made for dynamic credentials but that
+//! belong to no lease (after a restore from backup, a lost revocation, a crash in the wrong
+//! place) are dropped the way a revocation drops them. Only a name of the exact generated
+//! shape — `<prefix><role>_<8 random>_<expiry>`, with `<role>` one of this mount's roles as
+//! `creds` writes it — is a candidate; a superuser, the connection's root user or owner, and a
+//! static role's user or twin are never dropped. A role whose lease is still `Pending` is being
 //! created and is never touched. Runs after startup, every 10 minutes, and on
 //! `POST reconcile/<connection>`, which reports `{"dropped": [...], "kept": N}`.
 
@@ -26,7 +29,7 @@ impl DatabaseBackend {
         // role seen here that has a lease has it in the snapshot below.
         let rows = client
             .query(
-                "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1",
+                "SELECT rolname::text, rolsuper FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1",
                 &[&conn.username_prefix],
             )
             .await
@@ -37,7 +40,13 @@ impl DatabaseBackend {
                 ))
             })?;
         drop(client);
-        let roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let role_names = self.names("role")?;
+        let roles: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.get::<_, bool>(1))
+            .map(|r| r.get::<_, String>(0))
+            .filter(|n| is_generated(&conn.username_prefix, &role_names, n))
+            .collect();
         // Every lease the vault holds counts, not only this connection's: two connections (or
         // two database mounts) may point at the same cluster with the same name prefix, and a
         // live credential of one is not an orphan of the other.
@@ -116,6 +125,76 @@ impl DatabaseBackend {
                     tracing::warn!(connection = %name, error = %e, "reconciler skipped a connection")
                 }
             }
+        }
+    }
+}
+
+/// Whether `name` has the exact shape `creds` gives a dynamic credential's role:
+/// `<prefix><role>_<8 lower-case letters or digits>_<expiry unix seconds>`, where `<role>` is
+/// one of `roles` lower-cased with other characters as `_`, cut to fit 63 bytes.
+pub(crate) fn is_generated(prefix: &str, roles: &[String], name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some((rest, expiry)) = rest.rsplit_once('_') else {
+        return false;
+    };
+    let Some((role_part, random)) = rest.rsplit_once('_') else {
+        return false;
+    };
+    let digits = !expiry.is_empty()
+        && expiry.len() <= 12
+        && !expiry.starts_with('0')
+        && expiry.bytes().all(|b| b.is_ascii_digit());
+    let random_ok = random.len() == 8
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !digits || !random_ok || role_part.is_empty() {
+        return false;
+    }
+    let room = 63usize.saturating_sub(prefix.len() + random.len() + expiry.len() + 2);
+    roles.iter().any(|r| {
+        let written: String = r
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(room)
+            .collect();
+        written == role_part
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_generated;
+    use crate::database::creds::make_username;
+
+    #[test]
+    fn only_the_generated_shape_counts() {
+        let roles = vec!["Read-Only".to_owned(), "x".repeat(200)];
+        for role in &roles {
+            let n = make_username("app", role, 1_900_000_000);
+            assert!(is_generated("app", &roles, &n), "{n}");
+        }
+        for n in [
+            "appowner",
+            "appowner_b",
+            "appread_only",
+            "appread_only_abcdefgh",
+            "appread_only_abcdefg_1900000000",
+            "appread_only_ABCDEFGH_1900000000",
+            "appread_only_abcdefgh_19x0",
+            "appread_only_abcdefgh_0190",
+            "appother_abcdefgh_1900000000",
+            "xappread_only_abcdefgh_1900000000",
+        ] {
+            assert!(!is_generated("app", &roles, n), "{n}");
         }
     }
 }

@@ -4,6 +4,13 @@
 //! valid for `overlap` seconds (default half the period) before its password is invalidated.
 //! A new password is stored before `ALTER ROLE` runs; a failed rotation is retried with backoff,
 //! raises an event and shows in the role's `last_error`: it never silently stops.
+//!
+//! A twin Seawall creates carries the comment `seawall static-role twin of <user>`; an existing
+//! role is accepted as twin only with that mark and no attribute (superuser, createrole,
+//! replication, bypassrls) its user lacks. The connection's root user and owner, and a login
+//! another static role already uses, cannot be a static role's user or twin. Deleting a static
+//! role disables its twin (no login, no password, sessions ended) and drops it when it owns
+//! nothing any more; the user's own password is left as it is, as in Vault.
 
 use super::template::{self, Values};
 use super::util::{self, ident, rfc3339, ttl_field};
@@ -216,6 +223,22 @@ impl DatabaseBackend {
                 "twin_username must differ from username",
             ));
         }
+        for (f, login) in [("username", &username), ("twin_username", &twin)] {
+            if *login == conn.root_user() || *login == conn.owner() {
+                return Err(VaultError::invalid(format!(
+                    "{f}: `{login}` is the root user or owner of connection `{db_name}`; rotating it would break the connection"
+                )));
+            }
+            for other in self.names("static")? {
+                if let Some(o) = self.load::<StaticRole>("static", &other)? {
+                    if o.db_name == db_name && (o.username == *login || o.twin == *login) {
+                        return Err(VaultError::invalid(format!(
+                            "{f}: `{login}` is already a login of static role `{other}`"
+                        )));
+                    }
+                }
+            }
+        }
         self.prepare_logins(&db_name, &username, &twin).await?;
         let role = StaticRole {
             db_name,
@@ -244,7 +267,8 @@ impl DatabaseBackend {
         Ok(Response::no_content())
     }
 
-    /// Checks that the user exists and creates its twin (`IN ROLE <user>`) if missing.
+    /// Checks that the user exists and creates its twin (`IN ROLE <user>`, marked as Seawall's)
+    /// if missing; an existing twin must carry the mark and no attribute the user lacks.
     async fn prepare_logins(&self, db: &str, user: &str, twin: &str) -> Result<(), VaultError> {
         let (_, client) = self.root_client(db).await?;
         let up = |e: tokio_postgres::Error| {
@@ -253,28 +277,130 @@ impl DatabaseBackend {
                 super::pool::describe(&e, &[])
             ))
         };
-        if !role_exists(&client, user).await.map_err(up)? {
+        let Some(main) = role_info(&client, user).await.map_err(up)? else {
             return Err(VaultError::invalid(format!(
                 "username: role `{user}` does not exist on connection `{db}`"
             )));
-        }
-        if !role_exists(&client, twin).await.map_err(up)? {
-            client
-                .batch_execute(&format!(
-                    "CREATE ROLE {} LOGIN IN ROLE {}",
-                    ident(twin),
-                    ident(user)
-                ))
-                .await
-                .map_err(up)?;
+        };
+        match role_info(&client, twin).await.map_err(up)? {
+            None => {
+                // One simple query: both statements commit together or not at all.
+                client
+                    .batch_execute(&format!(
+                        "CREATE ROLE {t} LOGIN IN ROLE {u}; COMMENT ON ROLE {t} IS {m}",
+                        t = ident(twin),
+                        u = ident(user),
+                        m = literal(&twin_mark(user))
+                    ))
+                    .await
+                    .map_err(up)?;
+            }
+            Some(t) if t.comment.as_deref() != Some(twin_mark(user).as_str()) => {
+                return Err(VaultError::invalid(format!(
+                    "twin_username: role `{twin}` already exists on connection `{db}` and was not created by Seawall as the twin of `{user}`; drop it or choose another twin_username"
+                )));
+            }
+            Some(t) => {
+                if let Some(attr) = t.extra_power_over(&main) {
+                    return Err(VaultError::invalid(format!(
+                        "twin_username: role `{twin}` has {attr}, which `{user}` does not have"
+                    )));
+                }
+            }
         }
         Ok(())
     }
 
     pub(super) async fn delete_static(&self, name: &str) -> Result<Response, VaultError> {
         let _g = self.admin.lock().await;
+        if let Some(r) = self.load::<StaticRole>("static", name)? {
+            self.disable_twin(name, &r).await?;
+        }
         self.barrier.delete(&self.key("static", name))?;
         Ok(Response::no_content())
+    }
+
+    /// Ends the twin of a static role being deleted: a twin Seawall marked gets no login, no
+    /// password and no sessions, then what it owns in the root database goes to the user and
+    /// it is dropped if nothing else refers to it. An unmarked twin (made before the mark
+    /// existed) only loses the password Seawall set. A connection that no longer exists has
+    /// nothing to clean.
+    async fn disable_twin(&self, name: &str, r: &StaticRole) -> Result<(), VaultError> {
+        match self.connection(&r.db_name) {
+            Err(VaultError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let (_, mut client) = self.root_client(&r.db_name).await?;
+        let db = &r.db_name;
+        let twin = &r.twin;
+        let up = |what: &str, e: tokio_postgres::Error| {
+            VaultError::Upstream(format!(
+                "database connection `{db}`: deleting static role `{name}`: {what} `{twin}`: {}",
+                super::pool::describe(&e, &[])
+            ))
+        };
+        let Some(info) = role_info(&client, twin)
+            .await
+            .map_err(|e| up("looking up", e))?
+        else {
+            return Ok(());
+        };
+        let t = ident(twin);
+        if info.comment.as_deref() != Some(twin_mark(&r.username).as_str()) {
+            client
+                .batch_execute(&format!("ALTER ROLE {t} PASSWORD NULL"))
+                .await
+                .map_err(|e| up("clearing the password of", e))?;
+            return Ok(());
+        }
+        client
+            .batch_execute(&format!("ALTER ROLE {t} NOLOGIN PASSWORD NULL"))
+            .await
+            .map_err(|e| up("disabling", e))?;
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE usename = $1 AND pid <> pg_backend_pid()",
+                &[twin],
+            )
+            .await
+            .map_err(|e| up("ending the sessions of", e))?;
+        // The twin is disabled from here on; failing to drop it only leaves a role that cannot
+        // log in.
+        let cleanup = format!(
+            "REASSIGN OWNED BY {t} TO {u}; DROP OWNED BY {t}",
+            u = ident(&r.username)
+        );
+        let dropped = async {
+            super::pool::in_transaction(&mut client, std::slice::from_ref(&cleanup)).await?;
+            let refs = client
+                .query_opt(
+                    "SELECT 1 FROM pg_shdepend WHERE refclassid = 'pg_authid'::regclass \
+                     AND refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1) LIMIT 1",
+                    &[twin],
+                )
+                .await?;
+            if refs.is_none() {
+                client
+                    .batch_execute(&format!("DROP ROLE IF EXISTS {t}"))
+                    .await?;
+            }
+            Ok::<bool, tokio_postgres::Error>(refs.is_none())
+        }
+        .await;
+        match dropped {
+            Ok(true) => {
+                tracing::info!(static_role = %name, twin = %twin, "static role twin dropped")
+            }
+            Ok(false) => {
+                tracing::info!(static_role = %name, twin = %twin, "static role twin still owns objects in another database; left without login")
+            }
+            Err(e) => {
+                tracing::warn!(static_role = %name, twin = %twin, error = %super::pool::describe(&e, &[]), "static role twin left without login; dropping it failed")
+            }
+        }
+        Ok(())
     }
 
     /// `rotate-role/<name>`: rotates now.
@@ -436,19 +562,72 @@ impl DatabaseBackend {
     }
 }
 
-async fn role_exists(
+/// The comment that marks a twin Seawall created for `user`.
+fn twin_mark(user: &str) -> String {
+    format!("seawall static-role twin of {user}")
+}
+
+/// A single-quoted SQL string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// What matters about an existing role: its powerful attributes and its comment.
+struct RoleInfo {
+    attrs: [bool; 4],
+    comment: Option<String>,
+}
+
+const POWERS: [&str; 4] = ["SUPERUSER", "CREATEROLE", "REPLICATION", "BYPASSRLS"];
+
+impl RoleInfo {
+    /// The first powerful attribute this role has and `other` lacks.
+    fn extra_power_over(&self, other: &RoleInfo) -> Option<&'static str> {
+        (0..POWERS.len())
+            .find(|&i| self.attrs[i] && !other.attrs[i])
+            .map(|i| POWERS[i])
+    }
+}
+
+async fn role_info(
     client: &tokio_postgres::Client,
     name: &str,
-) -> Result<bool, tokio_postgres::Error> {
+) -> Result<Option<RoleInfo>, tokio_postgres::Error> {
     Ok(client
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+        .query_opt(
+            "SELECT rolsuper, rolcreaterole, rolreplication, rolbypassrls, \
+             shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+            &[&name],
+        )
         .await?
-        .is_some())
+        .map(|r| RoleInfo {
+            attrs: [r.get(0), r.get(1), r.get(2), r.get(3)],
+            comment: r.get(4),
+        }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn twin_marks_quote_safely_and_powers_compare() {
+        assert_eq!(
+            literal(&twin_mark("o'neil")),
+            "'seawall static-role twin of o''neil'"
+        );
+        let plain = RoleInfo {
+            attrs: [false; 4],
+            comment: None,
+        };
+        let root = RoleInfo {
+            attrs: [true, false, false, false],
+            comment: None,
+        };
+        assert_eq!(root.extra_power_over(&plain), Some("SUPERUSER"));
+        assert_eq!(plain.extra_power_over(&root), None);
+        assert_eq!(root.extra_power_over(&root), None);
+    }
 
     #[test]
     fn backoff_grows_to_five_minutes() {

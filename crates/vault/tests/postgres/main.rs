@@ -13,6 +13,7 @@
 //! one at a time (they share the cluster, and one of them stops it).
 
 mod env;
+mod safety;
 
 use env::*;
 use seawall_vault::backend::Backend;
@@ -244,8 +245,8 @@ async fn the_reconciler_drops_orphans_and_keeps_leased_and_pending_roles() {
     env.configure().await;
     env.role("rec", json!({})).await;
     let (live, _, _) = env.creds("rec").await;
-    // A role with our prefix and no lease, owning a table: an orphan.
-    let orphan = format!("{}orphan", env.prefix);
+    // A role of the generated shape and no lease, owning a table: an orphan.
+    let orphan = format!("{}rec_orphan01_1900000000", env.prefix);
     env.admin
         .batch_execute(&format!(
             "CREATE ROLE {orphan} LOGIN; GRANT CREATE ON SCHEMA public TO {orphan}; SET ROLE {orphan}; CREATE TABLE t_{} (id int); RESET ROLE",
@@ -254,7 +255,7 @@ async fn the_reconciler_drops_orphans_and_keeps_leased_and_pending_roles() {
         .await
         .unwrap();
     // A role being created right now: its lease is still Pending.
-    let pending = format!("{}pending", env.prefix);
+    let pending = format!("{}rec_pending1_1900000000", env.prefix);
     let mut l = Lease::new("database/", "database/creds/rec", chrono_now(), 600, 600);
     l.internal = json!({"connection": "pg", "username": pending, "role": "rec"});
     let pending_id = l.id.clone();
