@@ -212,17 +212,19 @@ impl LeaseManager {
         }
     }
 
-    /// Starts the expiry and retry loop: first schedules interrupted (`Pending`) leases for
-    /// revocation, then revokes whatever is due and sleeps until the next deadline, waking
+    /// Starts the expiry and retry loop: first (before returning) schedules interrupted
+    /// (`Pending`) leases for revocation, then revokes whatever is due and sleeps until the next deadline, waking
     /// early when a nearer one appears. With a token store attached it also revokes expired
     /// tokens, so their children and leases go too. Stops when `stop` turns true or its sender is gone.
     /// Register the engines before calling it.
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        // Here, not in the task: once this returns the API may serve, and a lease that a new
+        // request has just written as Pending must not be taken for one a crash interrupted.
+        let n = self.recover_pending();
+        if n > 0 {
+            tracing::info!(leases = n, "revoking leases whose creation was interrupted");
+        }
         tokio::spawn(async move {
-            let n = self.recover_pending();
-            if n > 0 {
-                tracing::info!(leases = n, "revoking leases whose creation was interrupted");
-            }
             loop {
                 if *stop.borrow() {
                     break;
