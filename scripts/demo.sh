@@ -64,4 +64,23 @@ MSG
 else
   echo "demo: the admin user exists already (data in $data); Ctrl-C stops Seawall"
 fi
+
+# The vault: an initial root token, once, and a first secret to read back.
+if [ ! -e "$data/seal.json" ]; then
+  root_token="$("$bin" operator init --data-dir "$data" | sed -n 's/^Initial Root Token: *//p')"
+  if [ -n "$root_token" ]; then
+    ca="$data/tls/ca.pem"
+    curl -sf --cacert "$ca" -H "X-Vault-Token: $root_token" \
+      -d '{"data":{"greeting":"hello from the vault"}}' \
+      https://127.0.0.1:8443/v1/secret/data/demo >/dev/null || true
+    cat <<MSG
+  The vault (Vault-compatible API at https://127.0.0.1:8443/v1/):
+    Root token:    $root_token      (shown only now)
+    export VAULT_ADDR=https://127.0.0.1:8443 VAULT_CACERT=$ca VAULT_TOKEN=$root_token
+    curl --cacert \$VAULT_CACERT -H "X-Vault-Token: \$VAULT_TOKEN" \$VAULT_ADDR/v1/secret/data/demo
+    seawall exec --secret secret/demo#greeting=GREETING -- sh -c 'echo \$GREETING'
+
+MSG
+  fi
+fi
 wait "$pid"
