@@ -6,6 +6,12 @@
 //! field `tls_ca` when set, else the system's roots. `sslmode=disable` and `sslmode=prefer`
 //! (the default) connect in plain text, as libpq's `prefer` does without client TLS: use them
 //! only over loopback or a trusted network.
+//!
+//! The connection's user need not be a superuser. It needs `CREATEROLE` (to create, alter and
+//! drop credentials' roles, and to make itself a member of one while revoking it so that
+//! `REASSIGN OWNED`/`DROP OWNED` are allowed), `CONNECT` on every database where credentials
+//! may own objects or hold privileges, membership of `revoke_owner` when that is set, and
+//! whatever the roles' `creation_statements` grant (with `GRANT OPTION`).
 
 use super::util::{bool_field, string_list, ttl_field};
 use crate::error::VaultError;
@@ -300,6 +306,21 @@ impl Connection {
         Ok(Some(Arc::new(config)))
     }
 
+    /// Where this connection points: every host and port, the database and the root user
+    /// (no secret). Credentials issued through it live there.
+    pub fn target(&self) -> String {
+        let Ok(cfg) = self.pg_config("", None) else {
+            return self.connection_url.clone();
+        };
+        format!(
+            "{:?} {:?} {:?} {}",
+            cfg.get_hosts(),
+            cfg.get_ports(),
+            cfg.get_dbname(),
+            self.root_user()
+        )
+    }
+
     /// Host, port and database for a client's `DATABASE_URL` (no secret).
     pub fn endpoint(&self) -> (String, u16, String) {
         let Ok(cfg) = self.pg_config("", None) else {
@@ -317,6 +338,46 @@ impl Connection {
             .map(str::to_owned)
             .unwrap_or_else(|| self.root_user());
         (host, port, db)
+    }
+}
+
+impl super::DatabaseBackend {
+    /// Refuses a `config/<name>` write that points the connection elsewhere (host, port,
+    /// database or root user) while it has live leases: their roles would be left on the old
+    /// server. With `?revoke_leases=true` the leases are revoked first, as `DELETE` does.
+    /// A change of password or of any other setting is always allowed.
+    pub(super) async fn check_retarget(
+        &self,
+        req: &Request,
+        name: &str,
+        old: Option<&Connection>,
+        new: &Connection,
+    ) -> Result<(), VaultError> {
+        let Some(old) = old else {
+            return Ok(());
+        };
+        if old.target() == new.target() {
+            return Ok(());
+        }
+        let live = self.leases_of_connection(name);
+        if live.is_empty() {
+            return Ok(());
+        }
+        if !super::revoke_asked(req) {
+            return Err(VaultError::invalid(format!(
+                "connection `{name}` still has {} live leases on its current host/port/database/user; revoke them first or pass revoke_leases=true to change where it points",
+                live.len()
+            )));
+        }
+        for l in &live {
+            self.leases.revoke(&l.id).await.map_err(|e| {
+                VaultError::Upstream(format!(
+                    "connection `{name}` unchanged: revoking lease `{}` failed: {e}",
+                    l.id
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -178,9 +178,17 @@ impl DatabaseBackend {
     }
 
     /// Removes `username` for good: no more logins, its sessions ended, the role's own
-    /// revocation statements (if any), then in every database where it owns objects or holds
+    /// revocation statements (if any; when they drop the role themselves, as Vault-style
+    /// statements do, that is the end), then in every database where it owns objects or holds
     /// privileges `REASSIGN OWNED` to the connection's owner and `DROP OWNED`, then
-    /// `DROP ROLE IF EXISTS`. Running it again on a dropped role does nothing.
+    /// `DROP ROLE IF EXISTS`. Running it again on a dropped role does nothing, and a role that
+    /// vanishes half-way (a concurrent revocation) counts as revoked.
+    ///
+    /// What the connection's user needs (it need not be a superuser): `CREATEROLE` (on
+    /// PostgreSQL 15 that lets it `GRANT` any non-superuser role to itself, which `REASSIGN` and
+    /// `DROP OWNED` require; on 16 and later it must hold `ADMIN OPTION` on the roles, which
+    /// it gets by creating them), `CONNECT` on every database where credentials may own
+    /// objects or hold privileges, and membership of `revoke_owner` when that is set.
     pub(super) async fn drop_user(
         &self,
         conn_name: &str,
@@ -189,19 +197,46 @@ impl DatabaseBackend {
     ) -> Result<(), VaultError> {
         let (conn, mut client) = self.root_client(conn_name).await?;
         let up = |what: &str, e: &tokio_postgres::Error| upstream(conn_name, what, e, &[]);
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&username])
+        if !role_exists(&client, username)
             .await
             .map_err(|e| up("looking up the role", &e))?
-            .is_some();
-        if !exists {
+        {
             return Ok(());
         }
         let q = ident(username);
-        client
-            .batch_execute(&format!("ALTER ROLE {q} NOLOGIN"))
+        let r = pool::in_transaction(&mut client, &[format!("ALTER ROLE {q} NOLOGIN")]).await;
+        gone_or(
+            conn_name,
+            &client,
+            username,
+            r,
+            "disabling the role's login",
+        )
+        .await?;
+        // A non-superuser admin acts for the role through membership (dropped with the role).
+        let member: Option<bool> = client
+            .query_opt(
+                "SELECT pg_has_role(current_user, oid, 'USAGE') FROM pg_roles WHERE rolname = $1",
+                &[&username],
+            )
             .await
-            .map_err(|e| up("disabling the role's login", &e))?;
+            .map_err(|e| up("checking the admin's membership of the role", &e))?
+            .map(|r| r.get(0));
+        let Some(member) = member else {
+            return Ok(()); // dropped meanwhile by a concurrent revocation
+        };
+        if !member {
+            let r =
+                pool::in_transaction(&mut client, &[format!("GRANT {q} TO CURRENT_USER")]).await;
+            gone_or(
+                conn_name,
+                &client,
+                username,
+                r,
+                "granting the role to the connection's user (it needs CREATEROLE)",
+            )
+            .await?;
+        }
         client
             .execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -224,6 +259,14 @@ impl DatabaseBackend {
                 tracing::warn!(connection = %conn_name, role = %username, error = %describe(&e, &[]), "a revocation statement failed; dropping the role anyway");
             }
         }
+        if !custom.is_empty()
+            && !role_exists(&client, username)
+                .await
+                .map_err(|e| up("looking up the role", &e))?
+        {
+            tracing::info!(connection = %conn_name, role = %username, "database role dropped by its revocation statements");
+            return Ok(());
+        }
         let here: String = client
             .query_one("SELECT current_database()::text", &[])
             .await
@@ -239,14 +282,21 @@ impl DatabaseBackend {
             )
             .await
             .map_err(|e| up("finding the role's databases", &e))?;
-        let cleanup = format!(
-            "REASSIGN OWNED BY {q} TO {owner}; DROP OWNED BY {q}",
-            owner = ident(&conn.owner())
-        );
+        let owner = match &conn.revoke_owner {
+            Some(o) => ident(o),
+            None => "CURRENT_USER".to_owned(),
+        };
+        let cleanup = format!("REASSIGN OWNED BY {q} TO {owner}; DROP OWNED BY {q}");
         // Here first (also revokes privileges on shared objects), then every other database.
-        pool::in_transaction(&mut client, std::slice::from_ref(&cleanup))
-            .await
-            .map_err(|e| up(&format!("REASSIGN/DROP OWNED in `{here}`"), &e))?;
+        let r = pool::in_transaction(&mut client, std::slice::from_ref(&cleanup)).await;
+        gone_or(
+            conn_name,
+            &client,
+            username,
+            r,
+            &format!("REASSIGN/DROP OWNED in `{here}`"),
+        )
+        .await?;
         for row in rows {
             let db: String = row.get(0);
             if db == here {
@@ -256,18 +306,42 @@ impl DatabaseBackend {
             let mut other = pool::connect(conn_name, &cfg, conn.tls()?.as_ref(), &conn.password)
                 .await
                 .map_err(|e| e.error)?;
-            pool::in_transaction(&mut other, std::slice::from_ref(&cleanup))
-                .await
-                .map_err(|e| up(&format!("REASSIGN/DROP OWNED in `{db}`"), &e))?;
+            let r = pool::in_transaction(&mut other, std::slice::from_ref(&cleanup)).await;
+            gone_or(
+                conn_name,
+                &client,
+                username,
+                r,
+                &format!("REASSIGN/DROP OWNED in `{db}`"),
+            )
+            .await?;
         }
-        client
-            .batch_execute(&format!("DROP ROLE IF EXISTS {q}"))
-            .await
-            .map_err(|e| up("dropping the role", &e))?;
+        let r = pool::in_transaction(&mut client, &[format!("DROP ROLE IF EXISTS {q}")]).await;
+        gone_or(conn_name, &client, username, r, "dropping the role").await?;
         tracing::info!(connection = %conn_name, role = %username, "database role dropped");
         Ok(())
     }
+}
 
+/// A failed revocation step is fine when the role is gone meanwhile (another revocation
+/// finished first); otherwise it is an upstream error naming the step.
+async fn gone_or(
+    conn_name: &str,
+    client: &tokio_postgres::Client,
+    username: &str,
+    result: Result<(), tokio_postgres::Error>,
+    what: &str,
+) -> Result<(), VaultError> {
+    let Err(e) = result else {
+        return Ok(());
+    };
+    if e.as_db_error().is_some() && matches!(role_exists(client, username).await, Ok(false)) {
+        return Ok(());
+    }
+    Err(upstream(conn_name, what, &e, &[]))
+}
+
+impl DatabaseBackend {
     /// The lease manager's renewal: moves `VALID UNTIL` (or runs the role's renew statements).
     pub(super) async fn renew_lease(
         &self,
@@ -294,10 +368,38 @@ impl DatabaseBackend {
             .iter()
             .map(|s| template::render(s, &values))
             .collect::<Result<Vec<_>, _>>()?;
-        pool::in_transaction(&mut client, &stmts)
+        let revoked = || VaultError::invalid(format!("lease `{}` was revoked", lease.id));
+        let up =
+            |what: &str, e: &tokio_postgres::Error| upstream(&internal.connection, what, e, &[]);
+        if !role_exists(&client, &internal.username)
             .await
-            .map_err(|e| upstream(&internal.connection, "renew_statements failed", &e, &[]))
+            .map_err(|e| up("looking up the role", &e))?
+        {
+            return Err(revoked());
+        }
+        match pool::in_transaction(&mut client, &stmts).await {
+            Ok(()) => Ok(()),
+            // A revocation dropped the role while this ran.
+            Err(e)
+                if e.as_db_error().is_some()
+                    && matches!(role_exists(&client, &internal.username).await, Ok(false)) =>
+            {
+                Err(revoked())
+            }
+            Err(e) => Err(up("renew_statements failed", &e)),
+        }
     }
+}
+
+/// Whether the role `username` exists on the server.
+async fn role_exists(
+    client: &tokio_postgres::Client,
+    username: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&username])
+        .await?
+        .is_some())
 }
 
 #[cfg(test)]

@@ -235,6 +235,7 @@ impl DatabaseBackend {
                 ))
             })?;
         }
+        self.check_retarget(req, name, old.as_ref(), &conn).await?;
         self.save("config", name, &conn)?;
         self.pools.reset(name);
         self.audit("vault.database.config.write", true, name, None);

@@ -14,6 +14,7 @@
 
 mod env;
 mod safety;
+mod trial;
 
 use env::*;
 use seawall_vault::backend::Backend;
