@@ -82,7 +82,8 @@ mod tests {
         let s = SqliteStore::open(&dir.path().join("v.db")).unwrap();
         assert!(!s.readers.is_empty());
         for i in 0..50u8 {
-            s.vault_write(&[VaultOp::Put(format!("k/{i}"), vec![i])]).unwrap();
+            s.vault_write(&[VaultOp::Put(format!("k/{i}"), vec![i])])
+                .unwrap();
             assert_eq!(s.vault_get(&format!("k/{i}")).unwrap(), Some(vec![i]));
             assert_eq!(s.vault_keys("k/").unwrap().len(), usize::from(i) + 1);
         }
