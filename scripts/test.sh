@@ -116,7 +116,8 @@ step "cargo test" cargo test --workspace -j "$jobs"
 # 6. End-to-end tests against the real binary.
 run_e2e() {
   local rc
-  SEAWALL_BIN="$bin" "$repo/.venv/bin/python" -m pytest tests/e2e -q -rfEs --durations=10 \
+  # The venv's tools (pyspdxtools, ...) are run by name from the tests.
+  PATH="$repo/.venv/bin:$PATH" SEAWALL_BIN="$bin" "$repo/.venv/bin/python" -m pytest tests/e2e -q -rfEs --durations=10 \
     -p no:cacheprovider ${PYTEST_ARGS:-}
   rc=$?
   if [ "$rc" -eq 5 ]; then

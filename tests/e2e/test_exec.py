@@ -16,6 +16,7 @@ gone within the `--ttl` the lease was kept at, after having lived past that TTL 
 from __future__ import annotations
 
 import json
+import re
 import os
 import pty
 import select
@@ -415,7 +416,9 @@ def test_leases_list_renew_revoke_and_reconcile(vault: Vault, tmp_path: Path) ->
     for u in users:
         assert not role_exists(u)
     # An orphan with our prefix (no lease) is dropped by reconcile; the report names it.
-    orphan = unique("seawall_orphan_")
+    # (The reconciler drops only names of the shape Seawall generates.)
+    role_part = re.sub(r"[^a-z0-9]", "_", vault.role.lower())
+    orphan = f"seawall_{role_part}_{uuid.uuid4().hex[:8]}_{int(time.time()) + 3600}"
     psql_admin(f"CREATE ROLE {orphan} LOGIN")
     r = vault.leases("reconcile", vault.conn)
     assert r.returncode == 0, r.stderr

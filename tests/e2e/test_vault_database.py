@@ -279,14 +279,20 @@ def test_reconciler_drops_orphans(root: hvac.Client, vault: tuple[Seawall, str])
     configure(root, conn2)
     make_role(root, conn2, role2)
     live2 = root.secrets.database.generate_credentials(name=role2)["data"]["username"]
-    orphan = f"seawall_orphan_{uuid.uuid4().hex[:8]}"
+    # An orphan has the shape of a generated name; a look-alike that does not is someone
+    # else's role and stays.
+    orphan = f"seawall_{role}_{uuid.uuid4().hex[:8]}_{int(time.time()) + 3600}"
     psql(f"CREATE ROLE {orphan} LOGIN")
+    lookalike = f"seawall_orphan_{uuid.uuid4().hex[:8]}"
+    psql(f"CREATE ROLE {lookalike} LOGIN")
     r = sw.api("POST", f"/v1/database/reconcile/{conn}", headers={"X-Vault-Token": token})
     assert r.status_code == 200, r.text
     assert orphan in r.json()["data"]["dropped"]
     assert not role_exists(orphan)
     assert role_exists(live)
     assert role_exists(live2)
+    assert role_exists(lookalike)
+    psql(f"DROP ROLE {lookalike}")
 
 
 def pg_ctl(action: str) -> None:
