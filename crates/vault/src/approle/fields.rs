@@ -42,18 +42,7 @@ pub fn uuid() -> String {
     )
 }
 
-/// A boolean field (JSON bool, or the strings `true`/`false`); `None` when absent.
-pub fn bool_field(data: &Map<String, Value>, name: &str) -> Result<Option<bool>, VaultError> {
-    match data.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(_) => Err(VaultError::invalid(format!(
-            "field `{name}` must be true or false"
-        ))),
-    }
-}
+pub use crate::token::bool_field;
 
 /// A non-negative integer field (number or numeric string); `None` when absent.
 pub fn uint_field(data: &Map<String, Value>, name: &str) -> Result<Option<u32>, VaultError> {

@@ -78,21 +78,7 @@ pub(crate) fn string_list(
     }
 }
 
-/// A boolean field (JSON bool or `"true"`/`"false"`).
-pub(crate) fn bool_field(
-    data: &serde_json::Map<String, Value>,
-    name: &str,
-) -> Result<Option<bool>, VaultError> {
-    match data.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(_) => Err(VaultError::invalid(format!(
-            "field `{name}` must be true or false"
-        ))),
-    }
-}
+pub(crate) use crate::token::bool_field;
 
 /// `n` random ASCII letters and digits from the OS generator.
 pub(crate) fn random_alnum(n: usize) -> String {

@@ -23,7 +23,7 @@ mod fields;
 mod tests;
 
 pub use backend::{lookup_data, TokenBackend};
-pub use fields::{duration_field, parse_duration, rfc3339, string_list};
+pub use fields::{bool_field, duration_field, parse_duration, rfc3339, string_list};
 
 use crate::barrier::{Barrier, Batch};
 use crate::error::VaultError;
